@@ -1,0 +1,5 @@
+"""`python -m railzway <command>`."""
+
+from railzway.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The `railzway` command line: one thin command per verb, each in its own module.
+
+A command parses its arguments, calls the library and prints. Errors reach the operator as one line on
+stderr and a non-zero exit; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from railzway.cli.common import CommandError, console_err, state
+
+# Each module named here has `register(app)`; the order is the order `--help` lists them in.
+COMMAND_MODULES = ("validate",)
+
+app = typer.Typer(
+    name="railzway",
+    help="Operate the Railzway Cloud tenant fleet: registry, Cloud DB, audit, service and shard stacks.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback when a command fails."),
+) -> None:
+    state.debug = debug
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"railzway.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning any failure into a clean message and exit status."""
+    try:
+        app(standalone_mode=False)
+    except CommandError as e:
+        console_err(f"error: {e.message}")
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        console_err("aborted")
+        sys.exit(130)
+    except Exception as e:  # the last line of defence: operators get a sentence, not a traceback
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if state.debug:
+            raise
+        console_err(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)")
+        sys.exit(1)

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real PostgreSQL server for the session, fresh databases, a copy of the registry."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from railzway.localpg import LocalPostgres
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHIPPED_REGISTRY = PROJECT / "tenants"
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server this test session started itself, on a free port; stopped at the end."""
+    server = LocalPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+@pytest.fixture
+def new_database(postgres: LocalPostgres) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases on the session's server (dropped after the test); returns admin URLs."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        return postgres.url(name)
+
+    yield make
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+@pytest.fixture
+def registry_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped registry that a test may change."""
+    target = tmp_path / "tenants"
+    shutil.copytree(SHIPPED_REGISTRY, target)
+    return target
