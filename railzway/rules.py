@@ -1,0 +1,43 @@
+"""The security facts about a tenant, written once.
+
+The component declares resources from these values, the policy pack checks declared resources against
+them, and the audit checks the live server against them, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+# A tenant role is an ordinary login role: every privilege flag is explicitly off. Keys are the Python
+# argument names of `pulumi_postgresql.Role`; values are the wire (camelCase) names the engine, the mocks
+# and the policy pack see, and then the pg_roles column the audit reads.
+ROLE_PRIVILEGE_FLAGS: dict[str, tuple[str, str]] = {
+    "superuser": ("superuser", "rolsuper"),
+    "create_database": ("createDatabase", "rolcreatedb"),
+    "create_role": ("createRole", "rolcreaterole"),
+    "replication": ("replication", "rolreplication"),
+    "bypass_row_level_security": ("bypassRowLevelSecurity", "rolbypassrls"),
+}
+
+# 32 characters that are safe unquoted in a URL's userinfo and in a shell word. `random.RandomPassword`
+# draws from letters, digits and these specials; "-" and "_" are enough entropy and never need escaping.
+PASSWORD_LENGTH = 32
+PASSWORD_SPECIALS = "-_"
+PASSWORD_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_.~")
+_PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+
+# The environment a tenant's container receives from its Nomad variable.
+CREDENTIAL_ENV_KEYS = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DATABASE_URL")
+
+# PostgreSQL grants these to PUBLIC on every new database; a tenant database must not keep them.
+PUBLIC_DATABASE_PRIVILEGES = ("CONNECT", "TEMPORARY")
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` is not an acceptable generated tenant password, or None."""
+    if len(password) < PASSWORD_LENGTH:
+        return f"is {len(password)} characters; at least {PASSWORD_LENGTH} are required"
+    if not _PASSWORD_RE.match(password):
+        return "contains characters that are not URL- and shell-safe (letters, digits, '-', '_', '.', '~')"
+    return None
