@@ -242,6 +242,8 @@ def _parse(raw: bytes) -> _Document:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is None:  # only comments
+                raise _FileProblem("empty file")
             lines: dict[tuple[str, ...], int] = {}
             _check_node(node, (), lines)
             data = loader.construct_document(node)
