@@ -35,7 +35,7 @@ def build_registry(root: Path, tenants: int) -> Path:
         (registry / "orgs" / f"{org}.yaml").write_text(
             f'org_id: {org}\ntier: {"growth" if i % 3 == 0 else "starter"}\nversion: "1.8.{i % 7}"\n'
             f"status: {('running', 'running', 'stopped', 'terminated')[i % 4]}\nregion: eu-west\n"
-            f"shard: {i // 250}\nsubscription_id: sub_{org:012d}\npassword_rotation: \"{i % 5}\"\n"
+            f'shard: {i // 250}\nsubscription_id: sub_{org:012d}\npassword_rotation: "{i % 5}"\n'
         )
     return registry
 
@@ -55,7 +55,10 @@ def main() -> None:
             assert result is not None and len(result.tenants) == args.tenants, problems[:3]
             start = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "railzway", "validate", str(registry)], cwd=PROJECT, capture_output=True, text=True
+                [sys.executable, "-m", "railzway", "validate", str(registry)],
+                cwd=PROJECT,
+                capture_output=True,
+                text=True,
             )
             command_times.append(time.perf_counter() - start)
             assert done.returncode == 0, done.stderr

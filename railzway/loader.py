@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from railzway.model import Registry, RegionCatalogue, Tenant, TierCatalogue
+from railzway.model import RegionCatalogue, Registry, Tenant, TierCatalogue
 
 MAX_FILE_BYTES = 64 * 1024
 TIERS_FILE = "tiers.yaml"
@@ -113,11 +113,21 @@ def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, 
             continue
         if path.stem != str(tenant.org_id):
             problems.append(
-                Problem(display, f"file name must be {tenant.org_id}.yaml to match org_id", doc.lines.get(("org_id",)), "org_id")
+                Problem(
+                    display,
+                    f"file name must be {tenant.org_id}.yaml to match org_id",
+                    doc.lines.get(("org_id",)),
+                    "org_id",
+                )
             )
         if tenant.org_id in tenants:
             problems.append(
-                Problem(display, f"org_id {tenant.org_id} is also defined in {first_file[tenant.org_id]}", doc.lines.get(("org_id",)), "org_id")
+                Problem(
+                    display,
+                    f"org_id {tenant.org_id} is also defined in {first_file[tenant.org_id]}",
+                    doc.lines.get(("org_id",)),
+                    "org_id",
+                )
             )
             continue
         tenants[tenant.org_id] = tenant
@@ -270,8 +280,8 @@ def _check_events(text: str) -> None:
                 raise _FileProblem("more than one YAML document: a registry file holds exactly one", line)
         elif isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _FileProblem("YAML anchors and aliases are not allowed in the registry", line)
-        elif getattr(event, "tag", None) is not None:
-            raise _FileProblem(f"YAML tags are not allowed in the registry (found {event.tag})", line)
+        elif (tag := getattr(event, "tag", None)) is not None:
+            raise _FileProblem(f"YAML tags are not allowed in the registry (found {tag})", line)
 
 
 def _check_node(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:

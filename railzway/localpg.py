@@ -85,12 +85,18 @@ class LocalPostgres:
         self._run(
             [
                 str(bindir / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", self.superuser,
-                "--pwfile", str(pwfile),
-                "--auth", "scram-sha-256",
-                "--encoding", "UTF8",
-                "--locale", "C",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.superuser,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
                 "--no-sync",
             ]
         )
@@ -102,11 +108,26 @@ class LocalPostgres:
         )
         try:
             self._run(
-                [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self._root / "server.log"),
-                 "-o", options, "-w", "-t", "60", "start"]
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self._root / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
         except PostgresUnavailable as e:
-            log = (self._root / "server.log").read_text(errors="replace")[-2000:] if (self._root / "server.log").exists() else ""
+            log = (
+                (self._root / "server.log").read_text(errors="replace")[-2000:]
+                if (self._root / "server.log").exists()
+                else ""
+            )
             raise PostgresUnavailable(f"{e}\n{log}") from None
         return self
 
@@ -140,4 +161,6 @@ class LocalPostgres:
             self._as_server_user() + argv, capture_output=True, text=True, cwd=self._root, timeout=120
         )
         if result.returncode != 0:
-            raise PostgresUnavailable(f"{Path(argv[0]).name} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+            raise PostgresUnavailable(
+                f"{Path(argv[0]).name} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+            )

@@ -28,7 +28,7 @@ UNPINNED_TAGS = frozenset({"latest"})
 def image_tag_problem(tag: object) -> str | None:
     """Why `tag` cannot be a tenant's Railzway version, or None when it can."""
     if not isinstance(tag, str):
-        return "must be a string (quote it: version: \"1.4.0\")"
+        return 'must be a string (quote it: version: "1.4.0")'
     if not _TAG_RE.match(tag):
         return f"{tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
     if tag.lower() in UNPINNED_TAGS:
@@ -150,7 +150,9 @@ class Tenant(_Strict):
 
     @field_validator("downgrade")
     @classmethod
-    def _known_downgrade_tier(cls, downgrade: ScheduledDowngrade | None, info: ValidationInfo) -> ScheduledDowngrade | None:
+    def _known_downgrade_tier(
+        cls, downgrade: ScheduledDowngrade | None, info: ValidationInfo
+    ) -> ScheduledDowngrade | None:
         if downgrade is not None:
             _known(downgrade.tier, "tier", _catalogue(info, "tiers"))
         return downgrade

@@ -23,7 +23,7 @@ ROLE_PRIVILEGE_FLAGS: dict[str, tuple[str, str]] = {
 # 32 characters that are safe unquoted in a URL's userinfo and in a shell word. `random.RandomPassword`
 # draws from letters, digits and these specials; "-" and "_" are enough entropy and never need escaping.
 PASSWORD_LENGTH = 32
-PASSWORD_SPECIALS = "-_"
+PASSWORD_SPECIALS = "-_"  # noqa: S105 - an alphabet, not a password
 PASSWORD_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_.~")
 _PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 

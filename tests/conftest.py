@@ -16,6 +16,7 @@ from railzway.localpg import LocalPostgres
 PROJECT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PROJECT / "tenants"
 
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:
     """A PostgreSQL server this test session started itself, on a free port; stopped at the end."""
@@ -24,6 +25,7 @@ def postgres() -> Iterator[LocalPostgres]:
         yield server
     finally:
         server.stop()
+
 
 @pytest.fixture
 def new_database(postgres: LocalPostgres) -> Iterator[Callable[[], str]]:
@@ -41,6 +43,7 @@ def new_database(postgres: LocalPostgres) -> Iterator[Callable[[], str]]:
     with psycopg.connect(postgres.url(), autocommit=True) as conn:
         for name in created:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
 
 @pytest.fixture
 def registry_dir(tmp_path: Path) -> Path:

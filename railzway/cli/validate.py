@@ -12,7 +12,7 @@ from railzway.cli.common import CommandError, console_err
 from railzway.loader import check_registry
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     text = "text"
     github = "github"
 

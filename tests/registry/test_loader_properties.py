@@ -18,7 +18,9 @@ _scalars = st.one_of(
 )
 _values = st.recursive(
     _scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 _tenant_like = st.fixed_dictionaries(

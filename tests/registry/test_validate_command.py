@@ -121,7 +121,9 @@ def test_empty_file_is_rejected(registry_dir: Path) -> None:
 @pytest.mark.parametrize(("content", "kind"), [("- 1\n- 2\n", "sequence"), ("just a string\n", "string")])
 def test_document_that_is_not_a_mapping_is_rejected(registry_dir: Path, content: str, kind: str) -> None:
     write_org(registry_dir, "3001.yaml", content)
-    assert_rejected(run_validate(str(registry_dir)), f"3001.yaml:1: error: the document must be a mapping of fields, not a {kind}")
+    assert_rejected(
+        run_validate(str(registry_dir)), f"3001.yaml:1: error: the document must be a mapping of fields, not a {kind}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,7 @@ def test_document_that_is_not_a_mapping_is_rejected(registry_dir: Path, content:
         "!!python/object/apply:os.system ['true']\n",
         VALID + "extra: !custom 1\n",
         "!!map\n" + VALID,
-        VALID.replace('"1.8.2"', '!!str 1.8.2'),
+        VALID.replace('"1.8.2"', "!!str 1.8.2"),
     ],
 )
 def test_yaml_tags_of_any_kind_are_rejected(registry_dir: Path, content: str) -> None:
@@ -165,7 +167,9 @@ def test_more_than_one_document_is_rejected(registry_dir: Path) -> None:
 
 def test_a_file_that_is_not_a_yaml_tenant_file_is_rejected(registry_dir: Path) -> None:
     write_org(registry_dir, "3001.yml", VALID)
-    assert_rejected(run_validate(str(registry_dir)), "3001.yml: error: unexpected entry: tenant files are orgs/<org_id>.yaml")
+    assert_rejected(
+        run_validate(str(registry_dir)), "3001.yml: error: unexpected entry: tenant files are orgs/<org_id>.yaml"
+    )
 
 
 def test_unknown_downgrade_tier_is_rejected(registry_dir: Path) -> None:
@@ -175,7 +179,10 @@ def test_unknown_downgrade_tier_is_rejected(registry_dir: Path) -> None:
 
 def test_broken_tier_catalogue_is_rejected(registry_dir: Path) -> None:
     (registry_dir / "tiers.yaml").write_text("tiers:\n  starter:\n    cpu: 250\n    memory_mb: 256\n")
-    assert_rejected(run_validate(str(registry_dir)), "tiers.yaml:2: error: tiers.starter.connection_limit: required field is missing")
+    assert_rejected(
+        run_validate(str(registry_dir)),
+        "tiers.yaml:2: error: tiers.starter.connection_limit: required field is missing",
+    )
 
 
 def test_every_problem_is_reported_not_just_the_first(registry_dir: Path) -> None:
@@ -194,11 +201,16 @@ def test_github_format_prints_annotations_on_the_problem_line(registry_dir: Path
     path = write_org(registry_dir, "3001.yaml", VALID.replace("starter", "gold"))
     result = run_validate(str(registry_dir), "--format", "github")
     assert result.returncode == 1
-    assert f"::error file={path},line=2,title=tier::unknown tier 'gold' (known: growth, starter)" in result.stdout.splitlines()
+    assert (
+        f"::error file={path},line=2,title=tier::unknown tier 'gold' (known: growth, starter)"
+        in result.stdout.splitlines()
+    )
 
 
 def test_oversized_shard_is_a_warning_not_an_error(registry_dir: Path) -> None:
-    regions = (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 250", "max_tenants_per_shard: 2")
+    regions = (
+        (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 250", "max_tenants_per_shard: 2")
+    )
     (registry_dir / "regions.yaml").write_text(regions)
     result = run_validate(str(registry_dir))
     assert result.returncode == 0, result.stderr
