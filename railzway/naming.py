@@ -19,6 +19,8 @@ MAX_ORG_ID = 2**63 - 1
 _ROLE_RE = re.compile(r"^railzway_user_([1-9][0-9]{0,18})$")
 _DATABASE_RE = re.compile(r"^railzway_org_([1-9][0-9]{0,18})$")
 _JOB_RE = re.compile(r"^railzway-org-([1-9][0-9]{0,18})$")
+_VARIABLE_RE = re.compile(r"^nomad/jobs/railzway-org-([1-9][0-9]{0,18})$")
+_RESOURCE_RE = re.compile(r"^org-([1-9][0-9]{0,18})$")
 _STACK_RE = re.compile(r"^(?P<env>[a-z][a-z0-9]*)-(?P<region>[a-z][a-z0-9-]*[a-z0-9])-(?P<shard>[0-9]{2,})$")
 
 
@@ -64,6 +66,16 @@ def org_id_of_database(name: str) -> int | None:
 def org_id_of_job(name: str) -> int | None:
     """The org id a Nomad job id belongs to, or None when it is not a tenant job."""
     return _match(_JOB_RE, name)
+
+
+def org_id_of_variable(path: str) -> int | None:
+    """The org id a Nomad variable path belongs to, or None when it is not a tenant's variable."""
+    return _match(_VARIABLE_RE, path)
+
+
+def org_id_of_resource(name: str) -> int | None:
+    """The org id of a `TenantInstance`'s logical name (`resource_name`), or None for any other name."""
+    return _match(_RESOURCE_RE, name)
 
 
 def stack_name(environment: str, region: str, shard: int) -> str:
