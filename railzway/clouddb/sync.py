@@ -1,0 +1,235 @@
+"""The post-deploy sync: project the `tenants` stack output onto the Cloud DB's `instances` table.
+
+Pulumi state is the truth; the table is a projection that running the sync again always rebuilds. One
+transaction per sync, so a sync killed at any moment leaves all of it or none of it:
+
+1. validate every tenant (nothing is read or written when one is malformed);
+2. read the current rows and decide per tenant: new, changed, or unchanged. A password is unchanged when
+   its HMAC fingerprint under the row's own key matches, so a fresh nonce is not a change and a key
+   added to the front of the ring does not rewrite every row (that is `rekey`'s job);
+3. COPY only the new and changed rows into a temporary table and apply them with one
+   `INSERT ... ON CONFLICT (org_id) DO UPDATE`. A sync with nothing to change writes nothing at all.
+
+Column mapping (the seed's `instances` table plus ours): desired_version and current_version both take the
+deployed `version` (after `pulumi up` the stack runs what it declares); status takes the tenant's status
+(`running`, `stopped`, `terminated`: the seed's own words for these states; its transitional states are
+replaced by the settled one); compute_engine is `nomad` when the tenant has a Nomad job, NULL otherwise;
+subscription_id and created_at are never touched by an update. Rows of tenants absent from the outputs
+are kept and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import psycopg
+
+from railzway.clouddb.crypto import KeyRing
+from railzway.clouddb.migrate import require_current
+from railzway.clouddb.outputs import TenantOutput, parse_outputs
+
+log = logging.getLogger(__name__)
+
+# Serializes the writers of credentials (sync, rekey) so each one's view of the table stays true.
+WRITE_LOCK = zlib.crc32(b"railzway-cloud instances writers")
+
+COMPUTE_ENGINE_NOMAD = "nomad"
+
+# The columns a sync owns, in the order of `_desired` (after org_id); the password columns follow.
+_STATE_COLUMNS = (
+    "nomad_job_id",
+    "desired_version",
+    "current_version",
+    "status",
+    "tier",
+    "compute_engine",
+    "db_host",
+    "db_port",
+    "db_name",
+    "db_user",
+    "region",
+)
+_ALL_COLUMNS = (
+    "org_id",
+    *_STATE_COLUMNS,
+    "db_password",
+    "db_password_key_id",
+    "db_password_fingerprint",
+    "source_stack",
+)
+
+
+class Progress(Protocol):
+    """Told how far a long sync got; the CLI draws a bar on stderr with it."""
+
+    def __call__(self, phase: str, done: int, total: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    """What one sync did. `absent` are org ids kept in the table although the outputs do not list them."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    absent: tuple[int, ...] = field(default=())
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated)
+
+    def text(self, show_absent: int = 20) -> str:
+        total = self.inserted + self.updated + self.unchanged
+        line = (
+            f"synced {total} tenant{'s' * (total != 1)}: {self.inserted} inserted, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.absent)} absent"
+        )
+        if self.absent:
+            shown = ", ".join(str(o) for o in self.absent[:show_absent])
+            more = f" and {len(self.absent) - show_absent} more" if len(self.absent) > show_absent else ""
+            line += f"\nabsent from the outputs (kept, never deleted): {shown}{more}"
+        return line
+
+
+def sync(
+    conn: psycopg.Connection,
+    outputs: Mapping[str, object],
+    keys: KeyRing,
+    *,
+    stack: str | None = None,
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """Validate a stack's outputs (`{"tenants": {...}}`) and upsert them; see `sync_tenants`.
+
+    Raises `OutputsError` naming every malformed org and field before touching the database.
+    """
+    return sync_tenants(conn, parse_outputs(outputs), keys, stack=stack, progress=progress)
+
+
+def sync_tenants(
+    conn: psycopg.Connection,
+    tenants: Sequence[TenantOutput],
+    keys: KeyRing,
+    *,
+    stack: str | None = None,
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """Upsert one row per tenant in one transaction (a savepoint if the caller has one open).
+
+    `stack` labels the rows with the stack they came from; absent tenants are then only the rows that
+    stack synced before. Without it, every row the outputs do not list is reported absent.
+    """
+    report = progress or _silent
+    total = len(tenants)
+    with conn.transaction():
+        require_current(conn)
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")  # the seed's timestamp columns hold UTC wall time
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        current = _current_rows(conn)
+        writes: list[tuple[object, ...]] = []
+        unchanged = 0
+        for done, tenant in enumerate(tenants, start=1):
+            desired = _desired(tenant)
+            password = tenant.db_password.get_secret_value()
+            row = current.get(tenant.org_id)
+            if row is not None and _same(row, desired, password, tenant.org_id, keys, stack):
+                unchanged += 1
+            else:
+                sealed = keys.seal(tenant.org_id, password)
+                writes.append((tenant.org_id, *desired, sealed.ciphertext, sealed.key_id, sealed.fingerprint, stack))
+            if done % 1000 == 0 or done == total:
+                report("checking", done, total)
+        inserted = updated = 0
+        if writes:
+            report("writing", 0, len(writes))
+            inserted = _upsert(conn, writes)
+            updated = len(writes) - inserted
+            report("writing", len(writes), len(writes))
+        listed = {t.org_id for t in tenants}
+        absent = tuple(
+            sorted(org for org, row in current.items() if org not in listed and (stack is None or row[-1] == stack))
+        )
+    summary = SyncSummary(inserted, updated, unchanged, absent)
+    log.info("sync: %d inserted, %d updated, %d unchanged, %d absent", inserted, updated, unchanged, len(absent))
+    return summary
+
+
+def _desired(tenant: TenantOutput) -> tuple[object, ...]:
+    return (
+        tenant.nomad_job_id,
+        tenant.version,
+        tenant.version,
+        tenant.status,
+        tenant.tier,
+        COMPUTE_ENGINE_NOMAD if tenant.nomad_job_id is not None else None,
+        tenant.db_host,
+        tenant.db_port,
+        tenant.db_name,
+        tenant.db_user,
+        tenant.region,
+    )
+
+
+def _current_rows(conn: psycopg.Connection) -> dict[int, tuple[object, ...]]:
+    """org_id -> (state columns..., key id, fingerprint, source stack)."""
+    columns = ", ".join((*_STATE_COLUMNS, "db_password_key_id", "db_password_fingerprint", "source_stack"))
+    rows = conn.execute(f"SELECT org_id, {columns} FROM instances").fetchall()
+    return {int(row[0]): tuple(row[1:]) for row in rows}
+
+
+def _same(
+    row: tuple[object, ...],
+    desired: tuple[object, ...],
+    password: str,
+    org_id: int,
+    keys: KeyRing,
+    stack: str | None,
+) -> bool:
+    state, key_id, fingerprint, source_stack = row[:-3], row[-3], row[-2], row[-1]
+    if state != desired or (stack is not None and source_stack != stack):
+        return False
+    # A row without a key id holds a seed-era plain-text password: never "unchanged", so it gets encrypted.
+    return keys.matches(org_id, password, key_id if isinstance(key_id, str) else None, _str_or_none(fingerprint))
+
+
+def _upsert(conn: psycopg.Connection, writes: list[tuple[object, ...]]) -> int:
+    """Apply the rows in one statement; returns how many were inserted (the rest were updated)."""
+    conn.execute(
+        """
+        CREATE TEMPORARY TABLE railzway_sync_incoming (
+            org_id bigint PRIMARY KEY, nomad_job_id text, desired_version text, current_version text,
+            status text, tier text, compute_engine text, db_host text, db_port integer, db_name text,
+            db_user text, region text, db_password text, db_password_key_id text,
+            db_password_fingerprint text, source_stack text
+        ) ON COMMIT DROP
+        """
+    )
+    columns = ", ".join(_ALL_COLUMNS)
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY railzway_sync_incoming ({columns}) FROM STDIN") as copy:
+            for row in writes:
+                copy.write_row(row)
+        assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALL_COLUMNS[1:-1])
+        cur.execute(
+            f"""
+            INSERT INTO instances AS cur ({columns}, created_at, updated_at)
+            SELECT {columns}, now(), now() FROM railzway_sync_incoming ORDER BY org_id
+            ON CONFLICT (org_id) DO UPDATE SET {assignments},
+                source_stack = COALESCE(EXCLUDED.source_stack, cur.source_stack),
+                updated_at = EXCLUDED.updated_at
+            RETURNING (xmax = 0)
+            """
+        )
+        return sum(1 for (inserted,) in cur.fetchall() if inserted)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _silent(phase: str, done: int, total: int) -> None:
+    pass
