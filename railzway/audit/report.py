@@ -1,0 +1,160 @@
+"""Per-tenant database metrics: size against the tier's storage quota, connections against its limit.
+
+`usage_rows` joins the registry's expectations with the server's figures (pure); the three renderers
+turn the rows into a table for people, JSON for scripts and the Prometheus text exposition format for
+node_exporter's textfile collector.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.table import Table
+
+from railzway.audit.catalogue import Usage
+from railzway.audit.expected import ExpectedTenant
+
+MIB = 1024 * 1024
+METRIC_PREFIX = "railzway_tenant_"
+LABELS = ("org_id", "region", "tier")
+
+
+@dataclass(frozen=True)
+class TenantUsage:
+    """One tenant's figures; `size_bytes` is None when its database is not on the server."""
+
+    org_id: int
+    region: str
+    tier: str
+    status: str
+    database: str
+    size_bytes: int | None
+    storage_quota_bytes: int
+    connections: int
+    connection_limit: int
+
+    @property
+    def present(self) -> bool:
+        return self.size_bytes is not None
+
+    @property
+    def over_quota(self) -> bool:
+        return self.size_bytes is not None and self.size_bytes > self.storage_quota_bytes
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "org_id": self.org_id,
+            "region": self.region,
+            "tier": self.tier,
+            "status": self.status,
+            "database": self.database,
+            "present": self.present,
+            "size_bytes": self.size_bytes,
+            "storage_quota_bytes": self.storage_quota_bytes,
+            "over_quota": self.over_quota,
+            "connections": self.connections,
+            "connection_limit": self.connection_limit,
+        }
+
+
+def usage_rows(expected: Sequence[ExpectedTenant], usage: Mapping[str, Usage]) -> list[TenantUsage]:
+    """One row per expected tenant, in org id order, whether or not its database exists."""
+    rows = []
+    for tenant in expected:
+        found = usage.get(tenant.database)
+        rows.append(
+            TenantUsage(
+                org_id=tenant.org_id,
+                region=tenant.region,
+                tier=tenant.tier_name,
+                status=tenant.status,
+                database=tenant.database,
+                size_bytes=found.size_bytes if found else None,
+                storage_quota_bytes=tenant.tier.storage_quota_mb * MIB,
+                connections=found.connections if found else 0,
+                connection_limit=tenant.tier.connection_limit,
+            )
+        )
+    return rows
+
+
+def to_json(rows: Sequence[TenantUsage]) -> str:
+    document = {
+        "tenants": [row.as_dict() for row in rows],
+        "over_quota": [row.org_id for row in rows if row.over_quota],
+        "missing": [row.org_id for row in rows if not row.present],
+    }
+    return json.dumps(document, indent=2)
+
+
+# name, HELP text, value of a row (None: no sample for that row).
+_METRICS: tuple[tuple[str, str, Callable[[TenantUsage], float | None]], ...] = (
+    ("database_present", "1 when the tenant's database exists on the server, 0 when it is missing.",
+     lambda r: 1 if r.present else 0),
+    ("database_size_bytes", "Size of the tenant's database (pg_database_size).",
+     lambda r: r.size_bytes),
+    ("storage_quota_bytes", "Storage quota of the tenant's tier.",
+     lambda r: r.storage_quota_bytes),
+    ("over_storage_quota", "1 when the tenant's database is larger than its tier's storage quota.",
+     lambda r: 1 if r.over_quota else 0),
+    ("connections", "Open client connections to the tenant's database (pg_stat_activity).",
+     lambda r: r.connections),
+    ("connection_limit", "Connection limit of the tenant's tier.",
+     lambda r: r.connection_limit),
+)
+
+
+def to_prometheus(rows: Sequence[TenantUsage]) -> str:
+    """The text exposition format: every metric's HELP and TYPE, then its samples, labelled by tenant."""
+    lines: list[str] = []
+    for name, help_text, value_of in _METRICS:
+        metric = METRIC_PREFIX + name
+        lines.append(f"# HELP {metric} {help_text}")
+        lines.append(f"# TYPE {metric} gauge")
+        for row in rows:
+            value = value_of(row)
+            if value is not None:
+                lines.append(f"{metric}{{{_labels(row)}}} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def to_table(rows: Sequence[TenantUsage]) -> Table:
+    table = Table(title="Tenant databases", title_justify="left")
+    for header, justify in (("org", "right"), ("region", "left"), ("tier", "left"), ("status", "left"),
+                            ("size", "right"), ("quota", "right"), ("used", "right"),
+                            ("conns", "right"), ("", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        if row.size_bytes is None:
+            size, used, note = "-", "-", "[red]database missing[/red]"
+        else:
+            size = _size(row.size_bytes)
+            used = f"{100 * row.size_bytes / row.storage_quota_bytes:.0f}%"
+            note = "[red]OVER QUOTA[/red]" if row.over_quota else ""
+        if row.present and row.connections >= row.connection_limit:
+            note = (note + " " if note else "") + "[yellow]at connection limit[/yellow]"
+        table.add_row(str(row.org_id), row.region, row.tier, row.status, size, _size(row.storage_quota_bytes),
+                      used, f"{row.connections}/{row.connection_limit}", note)
+    return table
+
+
+def _labels(row: TenantUsage) -> str:
+    values = {"org_id": str(row.org_id), "region": row.region, "tier": row.tier}
+    return ",".join(f'{key}="{_escape(values[key])}"' for key in LABELS)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GiB", 1024 * MIB), ("MiB", MIB)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1024:.1f} KiB"
