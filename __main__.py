@@ -1,0 +1,112 @@
+"""The Pulumi program: one `TenantInstance` per organization this stack holds.
+
+It only wires things together: the stack configuration (`railzway.stack_config`), the tenants registry
+(`railzway.loader`), one explicit PostgreSQL and Nomad provider per region, and the component. Its one
+stack output, `tenants`, maps each org id (as a string) to that tenant's outputs
+(`components.OUTPUT_KEYS`); the post-deploy Cloud DB sync reads it, and the secrets in it stay secret.
+
+An invalid registry or configuration stops the program with the validator's messages, not a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_nomad as nomad
+import pulumi_postgresql as postgresql
+
+from components import TenantInstance, TenantInstanceArgs
+from railzway import naming
+from railzway.loader import RegistryError, load_registry
+from railzway.model import Registry
+from railzway.stack_config import (
+    NAMESPACE,
+    RegionEndpoints,
+    StackConfig,
+    StackConfigError,
+    endpoint_problems,
+    parse_stack_config,
+    stack_tenants,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+def read_stack_config() -> StackConfig:
+    config = pulumi.Config(NAMESPACE)
+    try:
+        return parse_stack_config(
+            {
+                "registryDir": config.get("registryDir"),
+                "imageRepository": config.get("imageRepository"),
+                "shards": config.get_object("shards"),
+                "regions": config.get_object("regions"),
+            }
+        )
+    except StackConfigError as e:
+        raise pulumi.RunError(f"the stack configuration is invalid:\n{e}") from None
+
+
+def read_registry(directory: Path) -> Registry:
+    try:
+        return load_registry(directory)
+    except RegistryError as e:
+        raise pulumi.RunError(f"the tenants registry is invalid:\n{e}") from None
+
+
+def postgres_provider(region: str, endpoints: RegionEndpoints) -> postgresql.Provider:
+    pg = endpoints.postgres
+    return postgresql.Provider(
+        f"postgresql-{region}",
+        host=pg.host,
+        port=pg.port,
+        username=pg.username,
+        sslmode=pg.sslmode,
+        # Unset: the provider reads PGPASSWORD itself, and the admin password never enters the state.
+        password=pulumi.Output.secret(pg.password) if pg.password else None,
+    )
+
+
+def nomad_provider(region: str, endpoints: RegionEndpoints) -> nomad.Provider | None:
+    if endpoints.nomad is None:
+        return None
+    return nomad.Provider(
+        f"nomad-{region}",
+        address=endpoints.nomad.address,
+        region=endpoints.nomad.region,
+        # Unset: the provider reads NOMAD_TOKEN itself (and `nomad agent -dev` needs none).
+        secret_id=pulumi.Output.secret(endpoints.nomad.token) if endpoints.nomad.token else None,
+    )
+
+
+def main() -> None:
+    config = read_stack_config()
+    registry = read_registry(PROJECT_DIR / config.registry_dir)
+    problems = endpoint_problems(config, registry)
+    if problems:
+        raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))
+    tenants = stack_tenants(config, registry)
+
+    regions = sorted({tenant.region for tenant in tenants})
+    postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
+    nomads = {region: nomad_provider(region, config.regions[region]) for region in regions}
+
+    instances = {
+        tenant.org_id: TenantInstance(
+            naming.resource_name(tenant.org_id),
+            TenantInstanceArgs(
+                tenant=tenant,
+                tier=registry.tier_of(tenant),
+                endpoints=config.regions[tenant.region],
+                image_repository=config.image_repository,
+                postgres_provider=postgres[tenant.region],
+                nomad_provider=nomads[tenant.region],
+            ),
+        )
+        for tenant in tenants
+    }
+    pulumi.export("tenants", {str(org_id): instance.outputs() for org_id, instance in instances.items()})
+
+
+main()

@@ -1,0 +1,240 @@
+"""`TenantInstance`: everything one organization gets, as one Pulumi component.
+
+This replaces the Go control plane's DeployUseCase and its PostgreSQL and Nomad adapters. Their
+hand-written "exists? create : alter" checks become Pulumi state and diff: re-running `pulumi up` on an
+unchanged registry changes nothing, and a failed run is retried by running it again.
+
+Every value that needs no resource (names, the job document, the environment, the URL) comes from the
+pure modules in `railzway`, so previews show real values and the policy pack checks the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_nomad as nomad
+import pulumi_postgresql as postgresql
+import pulumi_random as random
+
+from railzway import jobspec, naming, rules, tenant_env
+from railzway.model import Tenant, Tier
+from railzway.stack_config import RegionEndpoints
+
+RESOURCE_TYPE = "railzway:index:TenantInstance"
+
+# The keys of one tenant in the stack's `tenants` output: the contract the Cloud DB sync reads.
+OUTPUT_KEYS = (
+    "org_id",
+    "db_host",
+    "db_port",
+    "db_name",
+    "db_user",
+    "db_password",
+    "database_url",
+    "nomad_job_id",
+    "status",
+    "tier",
+    "version",
+    "region",
+)
+
+
+@dataclass(frozen=True)
+class TenantInstanceArgs:
+    """What one tenant's resources are declared from."""
+
+    tenant: Tenant
+    """The organization's desired state, from the registry."""
+    tier: Tier
+    """The tenant's tier: the container's CPU and memory, the role's and database's connection limit."""
+    endpoints: RegionEndpoints
+    """The tenant's region, from the stack configuration; without `nomad` the tenant gets databases only."""
+    image_repository: str
+    """The Railzway image repository; the tenant's registry version is the tag."""
+    postgres_provider: postgresql.Provider
+    """The region's PostgreSQL provider (explicit, so a tenant can never land on another region's server)."""
+    nomad_provider: nomad.Provider | None = None
+    """The region's Nomad provider; required exactly when `endpoints.nomad` is set."""
+
+
+class TenantInstance(pulumi.ComponentResource):
+    """One organization: a password, a login role, a database it alone owns, and its Nomad job."""
+
+    org_id: int
+    """The organization's id."""
+    db_host: str
+    """The host the tenant's container connects to."""
+    db_port: int
+    """The PostgreSQL port."""
+    db_name: str
+    """The tenant's database, `railzway_org_<org_id>`."""
+    db_user: str
+    """The tenant's login role, `railzway_user_<org_id>`."""
+    db_password: pulumi.Output[str]
+    """The role's password (secret)."""
+    database_url: pulumi.Output[str]
+    """`postgres://` URL with the percent-encoded password (secret)."""
+    nomad_job_id: str | None
+    """The Nomad job id, or None when the tenant has no job (terminated, or a region without Nomad)."""
+    status: str
+    """running, stopped or terminated, as in the registry."""
+    tier: str
+    """The tier name."""
+    version: str
+    """The Railzway version (image tag) the tenant runs."""
+    region: str
+    """The tenant's region."""
+
+    def __init__(self, name: str, args: TenantInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        tenant, tier, endpoints = args.tenant, args.tier, args.endpoints
+        postgres = endpoints.postgres
+        if (endpoints.nomad is None) != (args.nomad_provider is None):
+            raise ValueError(f"{name}: pass a nomad provider exactly when the region has a nomad endpoint")
+        terminated = tenant.status == "terminated"
+        runs_job = endpoints.nomad is not None and not terminated
+        # The policy pack sees these on the component itself.
+        super().__init__(
+            RESOURCE_TYPE,
+            name,
+            {"orgId": tenant.org_id, "region": tenant.region, "status": tenant.status, "hasNomad": endpoints.nomad is not None},
+            opts,
+        )
+        org_id = tenant.org_id
+        role_name = naming.role_name(org_id)
+        database_name = naming.database_name(org_id)
+        pg_options = pulumi.ResourceOptions(parent=self, provider=args.postgres_provider)
+        # Removing a tenant from the registry, or a mistaken `pulumi destroy`, must never drop a customer's
+        # data: Pulumi forgets the role and database but leaves them on the server. Deleting data is a
+        # separate, explicit operator action.
+        keep_data = pulumi.ResourceOptions.merge(pg_options, pulumi.ResourceOptions(retain_on_delete=True))
+
+        # Changes only when an operator bumps `password_rotation` (the seed rotated on every deploy, which
+        # restarted every tenant on every deploy).
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=rules.PASSWORD_LENGTH,
+            special=True,
+            override_special=rules.PASSWORD_SPECIALS,
+            keepers={"rotation": tenant.password_rotation},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # Every privilege flag explicitly off, from the one list the policy pack and the audit also use.
+        privilege_flags: dict[str, Any] = dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False)
+        role = postgresql.Role(
+            f"{name}-role",
+            name=role_name,
+            # A terminated tenant keeps its data but can no longer log in.
+            login=not terminated,
+            password=password.result,
+            connection_limit=tier.connection_limit,
+            **privilege_flags,
+            opts=keep_data,
+        )
+
+        database = postgresql.Database(
+            f"{name}-database",
+            name=database_name,
+            # The role's output, not the plain name: the database is created after its owner exists.
+            owner=role.name,
+            encoding="UTF8",
+            template="template0",
+            connection_limit=tier.connection_limit,
+            allow_connections=not terminated,
+            opts=keep_data,
+        )
+
+        # PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database, so without this any
+        # tenant could connect to any other tenant's database. An empty privilege list revokes them all.
+        postgresql.Grant(
+            f"{name}-revoke-public",
+            database=database.name,
+            role="public",
+            object_type="database",
+            privileges=[],
+            opts=pg_options,
+        )
+
+        url = password.result.apply(
+            lambda secret: tenant_env.database_url(
+                role_name, secret, postgres.tenant_host, postgres.port, database_name, postgres.sslmode
+            )
+        )
+
+        self.nomad_job_id = None
+        if runs_job:
+            assert endpoints.nomad is not None and args.nomad_provider is not None
+            nomad_options = pulumi.ResourceOptions(parent=self, provider=args.nomad_provider)
+            items = password.result.apply(
+                lambda secret: tenant_env.env_items(
+                    host=postgres.tenant_host,
+                    port=postgres.port,
+                    database=database_name,
+                    user=role_name,
+                    password=secret,
+                    sslmode=postgres.sslmode,
+                )
+            )
+            secret_items: pulumi.Output[dict[str, str]] = pulumi.Output.secret(items)
+            variable = nomad.Variable(
+                f"{name}-variable",
+                path=naming.variable_path(org_id),
+                namespace=endpoints.nomad.namespace,
+                items=secret_items,
+                opts=nomad_options,
+            )
+            nomad.Job(
+                f"{name}-job",
+                jobspec=jobspec.render_jobspec(
+                    org_id=org_id,
+                    image_repository=args.image_repository,
+                    version=tenant.version,
+                    cpu=tier.cpu,
+                    memory_mb=tier.memory_mb,
+                    stopped=tenant.status == "stopped",
+                    region=endpoints.nomad.region,
+                    namespace=endpoints.nomad.namespace,
+                    datacenters=endpoints.nomad.datacenters,
+                ),
+                json=True,
+                # The task renders its environment from the variable at start, and then connects to the
+                # database: both must exist before the job is placed.
+                opts=pulumi.ResourceOptions.merge(
+                    nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                ),
+            )
+            self.nomad_job_id = naming.job_id(org_id)
+
+        self.org_id = org_id
+        self.db_host = postgres.tenant_host
+        self.db_port = postgres.port
+        self.db_name = database_name
+        self.db_user = role_name
+        self.db_password = pulumi.Output.secret(password.result)
+        self.database_url = pulumi.Output.secret(url)
+        self.status = tenant.status
+        self.tier = tenant.tier
+        self.version = tenant.version
+        self.region = tenant.region
+        self.register_outputs(
+            {
+                "org_id": self.org_id,
+                "db_host": self.db_host,
+                "db_port": self.db_port,
+                "db_name": self.db_name,
+                "db_user": self.db_user,
+                "db_password": self.db_password,
+                "database_url": self.database_url,
+                "nomad_job_id": self.nomad_job_id,
+                "status": self.status,
+                "tier": self.tier,
+                "version": self.version,
+                "region": self.region,
+            }
+        )
+
+    def outputs(self) -> dict[str, Any]:
+        """This tenant's entry of the stack's `tenants` output, keyed by `OUTPUT_KEYS`."""
+        return {key: getattr(self, key) for key in OUTPUT_KEYS}

@@ -1,0 +1,264 @@
+"""Run the project's Pulumi program under Pulumi's unit-test mocks and record what it declares.
+
+For tests, the policy pack's tests and the fleet benchmark: no engine, no plugins, no network.
+
+    run = run_program(registry_dir, {"regions": {...}, "shards": ["eu-west/0"]})
+    role = run.get("org-1001-role")
+    role.inputs["createDatabase"]      # False: the wire (camelCase) name, as the engine sees it
+    role.retain_on_delete              # True: recorded from the RegisterResource request
+    run.outputs["tenants"]["1001"]["db_password"]
+    run.is_secret_output("tenants.1001.db_password")   # True
+
+How: `pulumi.runtime.set_mocks` with a `MockMonitor` subclass that records every `RegisterResource`
+request (type, name, parent, provider, dependencies, and options such as retainOnDelete, which the
+plain `Mocks.new_resource` never sees), then `runpy.run_path(<project dir>)` exactly as Pulumi's
+Python language host runs a program. The mocks echo inputs as outputs, with ids `<name>_id`, and add
+outputs only by type token (a `RandomPassword`'s `result`: a deterministic function of its name and
+keepers, so two runs agree and a rotation changes it). Secrets are unwrapped in `inputs`/`outputs`; the
+dotted paths that were secret are kept in `secret_inputs` / `secret_outputs`.
+
+Pulumi's runtime state is global: run one program at a time per process (not thread-safe). Each call
+resets the runtime, so calls are independent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import runpy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import massage, run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from railzway import rules
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "railzway"
+GENERATED_BY_PROVIDER = ("random:index/randomPassword:RandomPassword",)
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One `RegisterResource` request, as the engine would receive it."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str | None
+    """The parent's URN (None for children of the stack)."""
+    provider: str | None
+    """The explicit provider's URN, or None when the default provider is used."""
+    inputs: Mapping[str, Any]
+    """Input properties by wire (camelCase) name, secrets unwrapped."""
+    secret_inputs: frozenset[str]
+    """Dotted paths into `inputs` whose value was sent as a secret."""
+    dependencies: tuple[str, ...]
+    """URNs this resource depends on (depends_on and the inputs' own dependencies)."""
+    retain_on_delete: bool
+    protect: bool
+    options: Mapping[str, Any]
+    """Further options as sent: deleteBeforeReplace, ignoreChanges, additionalSecretOutputs, aliases..."""
+
+    def is_secret(self, path: str) -> bool:
+        """Whether the input at `path` (or a value containing it) was sent as a secret."""
+        return _covered(path, self.secret_inputs)
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """Everything one run of the program declared."""
+
+    resources: tuple[RecordedResource, ...]
+    outputs: Mapping[str, Any]
+    """The stack outputs, secrets unwrapped."""
+    secret_outputs: frozenset[str]
+    """Dotted paths into `outputs` that were secret."""
+    logs: tuple[tuple[str, str], ...] = field(default=())
+    """(level, message) of what the program logged through `pulumi.log` at info level and above."""
+
+    def get(self, name: str) -> RecordedResource:
+        """The resource with this logical name (KeyError when there is none, ValueError when several)."""
+        found = [r for r in self.resources if r.name == name]
+        if not found:
+            raise KeyError(f"no resource named {name!r}")
+        if len(found) > 1:
+            raise ValueError(f"{len(found)} resources named {name!r}")
+        return found[0]
+
+    def find(self, name: str) -> RecordedResource | None:
+        """The resource with this logical name, or None."""
+        found = [r for r in self.resources if r.name == name]
+        return found[0] if len(found) == 1 else None
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def children_of(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def is_secret_output(self, path: str) -> bool:
+        """Whether the output at `path` (dotted, e.g. `tenants.1001.db_password`) was secret."""
+        return _covered(path, self.secret_outputs)
+
+
+class EchoMocks(pulumi_mocks.Mocks):
+    """Outputs are the inputs, plus what a provider computes, by type token."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ in GENERATED_BY_PROVIDER:
+            state["result"] = fake_password(args.name, rpc.unwrap_rpc_secret(args.inputs.get("keepers", {})))
+        return f"{args.name}_id", state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def fake_password(name: str, keepers: Mapping[str, Any]) -> str:
+    """A stand-in for a generated password: stable per (name, keepers), in the generated alphabet."""
+    seed = json.dumps([name, dict(keepers)], sort_keys=True).encode()
+    text = base64.urlsafe_b64encode(hashlib.sha256(seed).digest()).decode().rstrip("=")
+    return text[: rules.PASSWORD_LENGTH]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps every registration request and the stack's outputs."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self.stack_outputs: dict[str, Any] | None = None
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        secrets: set[str] = set()
+        inputs = _from_wire(request.object, secrets)
+        provider = request.provider.rsplit("::", 1)[0] if request.provider else None
+        self.recorded.append(
+            RecordedResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                provider=provider,
+                inputs=inputs,
+                secret_inputs=frozenset(secrets),
+                dependencies=tuple(request.dependencies),
+                retain_on_delete=bool(request.retainOnDelete),
+                protect=bool(request.protect),
+                options={
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "ignoreChanges": list(request.ignoreChanges),
+                    "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                    "aliases": [str(a) for a in request.aliases],
+                    "deletedWith": request.deletedWith or None,
+                    "propertyDependencies": {
+                        key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                    },
+                },
+            )
+        )
+        return response
+
+
+def run_program(
+    registry_dir: str | Path,
+    config: Mapping[str, Any],
+    *,
+    secret_keys: Iterable[str] = (),
+    stack: str = "dev",
+    project_dir: str | Path = PROJECT_DIR,
+    preview: bool = False,
+) -> ProgramRun:
+    """Run `<project_dir>/__main__.py` under mocks with this registry and stack configuration.
+
+    `config` holds the `railzway:` values without the namespace (`regions`, `shards`, `imageRepository`,
+    ...), as objects; `registryDir` is set to `registry_dir`. `secret_keys` names the keys Pulumi would
+    hold as secrets. Errors the program raises (e.g. `pulumi.RunError` for an invalid registry) propagate.
+    """
+    monitor = RecordingMonitor(EchoMocks())
+    logger = logging.getLogger("railzway.mockrun.engine")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    capture = _Capture()
+    logger.handlers = [capture]
+
+    settings.reset_options(project=PROJECT_NAME, stack=stack, preview=preview)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, logger=logger, monitor=monitor
+    )
+    values = {**config, "registryDir": str(registry_dir)}
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT_NAME}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()},
+        [f"{PROJECT_NAME}:{key}" for key in secret_keys],
+    )
+
+    program = str(Path(project_dir))
+
+    def run() -> None:
+        # As Pulumi's language host does: run the project directory, whose __main__.py is the program.
+        runpy.run_path(program, run_name="__main__")
+
+    _sync_await(run_pulumi_func(run))
+
+    root = settings.get_root_resource()
+    exported = getattr(root, "outputs", {}) or {}
+    # Serialized exactly as the stack registers its outputs with the engine.
+    wire = _sync_await(rpc.serialize_properties(massage(dict(exported), []), {}))
+    secrets: set[str] = set()
+    outputs = _from_wire(wire, secrets)
+    return ProgramRun(
+        resources=tuple(monitor.recorded),
+        outputs=outputs,
+        secret_outputs=frozenset(secrets),
+        logs=tuple(capture.records),
+    )
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname.lower(), record.getMessage()))
+
+
+def _from_wire(struct: Any, secrets: set[str]) -> dict[str, Any]:
+    # Read the protobuf struct directly rather than through the SDK's deserializer, which drops null
+    # values and pushes a nested secret up to the whole enclosing object: we want what the engine gets.
+    result = _unwrap(json_format.MessageToDict(struct), "", secrets)
+    return result if isinstance(result, dict) else {}
+
+
+def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
+    if rpc.is_rpc_secret(value):
+        secrets.add(path)
+        return _unwrap(value.get("value"), path, secrets)
+    if isinstance(value, Mapping):
+        return {key: _unwrap(child, f"{path}.{key}" if path else str(key), secrets) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(child, f"{path}[{i}]", secrets) for i, child in enumerate(value)]
+    # Numbers travel as doubles; give integral ones back as int, as `pulumi stack output --json` shows them.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _covered(path: str, secret_paths: frozenset[str]) -> bool:
+    return any(path == p or path.startswith(f"{p}.") or path.startswith(f"{p}[") for p in secret_paths)
