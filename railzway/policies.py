@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pulumi.runtime
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -60,9 +61,10 @@ RANDOM_PASSWORD_TYPE = "random:index/randomPassword:RandomPassword"  # noqa: S10
 NOMAD_VARIABLE_TYPE = "nomad:index/variable:Variable"
 NOMAD_JOB_TYPE = "nomad:index/job:Job"
 
-# Where the tier catalogue comes from: the policy's config key, else this variable, else the project's own
-# registry. A relative path is taken from the project root (the directory holding Pulumi.yaml).
+# Where the tier catalogue comes from (see `registry_dir_for`). A relative path is taken from the project
+# root (the directory holding Pulumi.yaml), as the program takes it.
 REGISTRY_DIR_CONFIG = "registryDir"
+STACK_CONFIG_NAMESPACE = "railzway"
 REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGISTRY_DIR = PROJECT_ROOT / "tenants"
@@ -150,8 +152,16 @@ def job_id_of(props: Mapping[str, Any]) -> Any:
 
 
 def registry_dir_for(config: Mapping[str, Any] | None = None) -> Path:
-    """The registry a policy checks tiers against (see REGISTRY_DIR_CONFIG / REGISTRY_DIR_ENV)."""
-    configured = (config or {}).get(REGISTRY_DIR_CONFIG) or os.environ.get(REGISTRY_DIR_ENV)
+    """The registry a policy checks tiers against.
+
+    The policy's `registryDir` config, else $RAILZWAY_REGISTRY_DIR, else the stack's own `railzway:registryDir`
+    (the engine hands policy packs the stack's configuration), else the project's `tenants/`.
+    """
+    configured = (
+        (config or {}).get(REGISTRY_DIR_CONFIG)
+        or os.environ.get(REGISTRY_DIR_ENV)
+        or pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:{REGISTRY_DIR_CONFIG}")
+    )
     if not configured:
         return DEFAULT_REGISTRY_DIR
     path = Path(str(configured))
@@ -429,19 +439,25 @@ def _provider_urn(r: PolicyResource) -> str | None:
 
 
 def _revokes_public(grant: PolicyResource, database: PolicyResource, database_name: str) -> bool:
+    """Whether `grant` is the one that revokes every privilege of PUBLIC on `database`."""
+    if grant.resource_type != GRANT_TYPE:
+        return False
     props = grant.props
-    same_server = (
-        _provider_urn(grant) is None
-        or _provider_urn(database) is None
-        or _provider_urn(grant) == _provider_urn(database)
-    )
-    return (
-        same_server
-        and _get(props, "database") == database_name
-        and str(_get(props, "role", "")).lower() == PUBLIC_ROLE
+    grant_server, database_server = _provider_urn(grant), _provider_urn(database)
+    if grant_server is not None and database_server is not None and grant_server != database_server:
+        return False
+    if not (
+        str(_get(props, "role", "")).lower() == PUBLIC_ROLE
         and _get(props, "objectType") == "database"
         and _get(props, "privileges") == []
-    )
+    ):
+        return False
+    target = _get(props, "database")
+    if target is UNKNOWN:
+        # In a first preview the grant's `database` is the database's output, not known yet; the engine
+        # still says which resource it comes from.
+        return database.urn in {d.urn for d in grant.property_dependencies.get("database", [])}
+    return bool(target == database_name)
 
 
 def _is_tenant_database(named: _Named) -> bool:
@@ -491,21 +507,21 @@ def tenant_parts_validator(args: StackValidationArgs, report_violation: ReportVi
                     duplicate.urn,
                 )
 
-    revoked = {
-        str(_get(g.props, "database"))
-        for g in args.resources
-        if g.resource_type == GRANT_TYPE
-        and str(_get(g.props, "role", "")).lower() == PUBLIC_ROLE
-        and _get(g.props, "objectType") == "database"
-        and _get(g.props, "privileges") == []
-    }
+    grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    databases: dict[str, list[PolicyResource]] = {}
+    for named in _named(args.resources, DATABASE_TYPE, "name"):
+        databases.setdefault(named.name, []).append(named.resource)
+
+    def revoked(name: str) -> bool:
+        return any(_revokes_public(g, db, name) for db in databases.get(name, []) for g in grants)
+
     for tenant in _tenants(args.resources, declared):
         missing = []
         if naming.role_name(tenant.org_id) not in declared[ROLE_TYPE]:
             missing.append(f"role {naming.role_name(tenant.org_id)}")
         if naming.database_name(tenant.org_id) not in declared[DATABASE_TYPE]:
             missing.append(f"database {naming.database_name(tenant.org_id)}")
-        if naming.database_name(tenant.org_id) not in revoked:
+        if not revoked(naming.database_name(tenant.org_id)):
             missing.append(f"the grant revoking PUBLIC on {naming.database_name(tenant.org_id)}")
         if tenant.runs_on_nomad:
             if naming.variable_path(tenant.org_id) not in declared[NOMAD_VARIABLE_TYPE]:
@@ -546,23 +562,46 @@ def _tenants(resources: Sequence[PolicyResource], declared: Mapping[str, set[str
     return sorted(tenants.values(), key=lambda t: t.org_id)
 
 
+# What a TenantInstance says about itself. The program's RegisterResource carries `orgId`, `region`,
+# `status` and `hasNomad`; the engine, though, hands stack policies a component's *registered outputs*
+# (`org_id`, `region`, `status`, `nomad_job_id`, ...), which replace those inputs. Both are read.
 def _component_org_id(r: PolicyResource) -> int | None:
-    value = _get(r.props, "org_id")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) and int(value) == value and value > 0:
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    for key in ("orgId", "org_id"):
+        value = _get(r.props, key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and int(value) == value and value > 0:
+            return int(value)
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
     return naming.org_id_of_resource(r.name)
 
 
 def _component_runs_on_nomad(r: PolicyResource) -> bool:
-    # A terminated tenant has no job and no variable; a region without Nomad has neither either.
+    """Whether the tenant must have a variable and a job: its region has Nomad and it is not terminated."""
     if _get(r.props, "status") == "terminated":
         return False
+    has_nomad = _get(r.props, "hasNomad")
+    if isinstance(has_nomad, bool):
+        return has_nomad
+    region = _get(r.props, "region")
+    regions = _stack_regions()
+    if isinstance(region, str) and regions is not None and isinstance(regions.get(region), Mapping):
+        # The stack's own configuration says whether the region has a cluster, whatever the component
+        # reports about itself.
+        return regions[region].get("nomad") is not None
     job = _get(r.props, "nomad_job_id")
     return job is UNKNOWN or (isinstance(job, str) and bool(job))
+
+
+def _stack_regions() -> Mapping[str, Any] | None:
+    """The stack's `railzway:regions` configuration, which the engine hands policy packs too; None if absent."""
+    try:
+        raw = pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:regions")
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    return value if isinstance(value, Mapping) else None
 
 
 def cross_tenant_grants_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -15,7 +15,6 @@ from railzway import jobspec
 from railzway.policies import (
     NOMAD_JOB_TYPE,
     REGISTRY_DIR_CONFIG,
-    REGISTRY_DIR_ENV,
     job_resources_validator,
     jobspec_validator,
     pinned_image_validator,
@@ -23,11 +22,6 @@ from railzway.policies import (
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}
 TASK = "Job.TaskGroups[0].Tasks[0]"
-
-
-@pytest.fixture(autouse=True)
-def _no_registry_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(REGISTRY_DIR_ENV, raising=False)
 
 
 def job_document(**changes: Any) -> dict[str, Any]:

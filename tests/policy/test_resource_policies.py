@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pulumi.runtime
 import pytest
 from policy_args import component_urn, resource_violations
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
@@ -28,12 +29,6 @@ from railzway.policies import (
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
 SHIPPED = {REGISTRY_DIR_CONFIG: str(SHIPPED_REGISTRY)}
-
-
-@pytest.fixture(autouse=True)
-def _no_registry_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The operator's environment must not decide which catalogue a test checks against.
-    monkeypatch.delenv(REGISTRY_DIR_ENV, raising=False)
 
 
 def role_props(org_id: int = 1001, **changes: Any) -> dict[str, Any]:
@@ -242,6 +237,17 @@ def test_the_catalogue_comes_from_the_environment_when_the_policy_has_no_config(
 def test_the_policy_config_wins_over_the_environment(registry_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(REGISTRY_DIR_ENV, str(registry_dir / "nowhere"))
     assert resource_violations(connection_limit_validator, ROLE_TYPE, role_props(1001), config=SHIPPED) == []
+
+
+def test_the_stacks_own_registry_dir_is_used_when_neither_config_nor_environment_names_one(
+    registry_dir: Path,
+) -> None:
+    tiers = registry_dir / "tiers.yaml"
+    tiers.write_text(tiers.read_text().replace("connection_limit: 40", "connection_limit: 50"))
+    # The engine hands a policy pack the stack's configuration, as it hands it the program.
+    pulumi.runtime.set_config("railzway:registryDir", str(registry_dir))
+    assert registry_dir_for() == registry_dir
+    assert resource_violations(connection_limit_validator, ROLE_TYPE, role_props(1001, connectionLimit=50)) == []
 
 
 def test_an_invalid_registry_is_one_violation_naming_it(registry_dir: Path) -> None:

@@ -3,10 +3,13 @@ produces exactly the violation it should, on the resource at fault."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pulumi.runtime
 from policy_args import provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from railzway import jobspec, naming
 from railzway.policies import (
@@ -150,6 +153,29 @@ def test_a_database_that_is_not_a_tenants_needs_no_revoke() -> None:
     assert stack_violations(public_revoked_validator, stack) == []
 
 
+def revoke_with_unknown_database(stack: list[PolicyResource], org_id: int) -> PolicyResource:
+    """The tenant's revoke grant as a first preview reports it: `database` is the database's unknown output."""
+    old = next(r for r in stack if r.name == f"org-{org_id}-revoke-public")
+    props = unknown_checking_proxy({**old.props, "database": UNKNOWN_STRING_VALUE})
+    return stack_resource(GRANT_TYPE, old.name, props, old.parent, old.provider)
+
+
+def test_a_revoke_whose_database_is_unknown_counts_through_its_property_dependency() -> None:
+    stack = fleet()
+    grant = revoke_with_unknown_database(stack, 1001)
+    grant.property_dependencies["database"] = [next(r for r in stack if r.name == "org-1001-database")]
+    stack = [grant if r.name == grant.name else r for r in stack]
+    assert stack_violations(public_revoked_validator, stack) == []
+
+
+def test_a_revoke_whose_database_is_unknown_and_unrelated_does_not_count() -> None:
+    stack = fleet()
+    grant = revoke_with_unknown_database(stack, 1001)
+    stack = [grant if r.name == grant.name else r for r in stack]
+    violations = stack_violations(public_revoked_validator, stack)
+    assert [urn for _, urn in violations] == [next(r.urn for r in stack if r.name == "org-1001-database")]
+
+
 # --- tenant-parts-unique-and-complete ------------------------------------------------------------
 
 
@@ -205,6 +231,48 @@ def test_terminated_tenants_and_regions_without_nomad_need_no_job() -> None:
     stack = [*tenant(1005, status="terminated"), *tenant(2001, nomad=False, postgres=US_POSTGRES)]
     assert not any(r.resource_type in (NOMAD_JOB_TYPE, NOMAD_VARIABLE_TYPE) for r in stack)
     assert stack_violations(tenant_parts_validator, stack) == []
+
+
+def registered_with_inputs(stack: list[PolicyResource], org_id: int, has_nomad: bool) -> list[PolicyResource]:
+    """The stack with the tenant's component carrying the inputs the program registers it with (as mocks see it)."""
+    props = {"orgId": org_id, "region": "eu-west", "status": "running", "hasNomad": has_nomad}
+    return [
+        stack_resource(TENANT_INSTANCE_TYPE, r.name, props) if r.name == naming.resource_name(org_id) else r
+        for r in stack
+    ]
+
+
+def test_a_component_registered_with_has_nomad_needs_its_job() -> None:
+    stack = registered_with_inputs(without(fleet(), "org-1001-job"), 1001, has_nomad=True)
+    violations = stack_violations(tenant_parts_validator, stack)
+    assert len(violations) == 1
+    assert "Tenant 1001 ('org-1001') is missing Nomad job railzway-org-1001" in violations[0][0]
+
+
+def test_a_component_registered_without_nomad_needs_no_job() -> None:
+    stack = without(without(fleet(), "org-1001-job"), "org-1001-variable")
+    assert stack_violations(tenant_parts_validator, registered_with_inputs(stack, 1001, has_nomad=False)) == []
+
+
+def claims_no_job(stack: list[PolicyResource], org_id: int) -> list[PolicyResource]:
+    """The stack with the tenant's job and variable gone and its component reporting no job id."""
+    stack = without(without(stack, f"org-{org_id}-job"), f"org-{org_id}-variable")
+    return replaced(stack, naming.resource_name(org_id), nomad_job_id=None)
+
+
+def test_the_stack_configuration_decides_whether_a_region_has_nomad() -> None:
+    regions = {
+        "eu-west": {"postgres": {"host": "db.eu"}, "nomad": {"address": "http://nomad.eu:4646"}},
+        "us-east": {"postgres": {"host": "db.us"}},
+    }
+    pulumi.runtime.set_config("railzway:regions", json.dumps(regions))
+    violations = stack_violations(tenant_parts_validator, claims_no_job(fleet(), 1001))
+    assert len(violations) == 1
+    assert "is missing Nomad variable nomad/jobs/railzway-org-1001, Nomad job railzway-org-1001;" in violations[0][0]
+
+
+def test_without_stack_configuration_the_components_job_id_decides() -> None:
+    assert stack_violations(tenant_parts_validator, claims_no_job(fleet(), 1001)) == []
 
 
 def test_a_bare_tenant_role_outside_any_component_is_an_incomplete_tenant() -> None:
