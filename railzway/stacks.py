@@ -234,8 +234,20 @@ class AutomationStacks:
         return str(self._workspace().project_settings().name)
 
     def resources(self, stack: StackRef) -> list[dict[str, Any]]:
-        """The stack's resources as its state holds them (URN, type, parent, ...); [] for a new stack."""
-        deployment = self.select(stack).export_stack().deployment or {}
+        """The stack's resources as its state holds them (URN, type, parent, ...); [] when it does not exist.
+
+        Reading never creates the stack.
+        """
+        auto = self._auto
+        try:
+            selected = auto.select_stack(
+                stack_name=stack.name,
+                work_dir=str(self.project_dir),
+                opts=auto.LocalWorkspaceOptions(env_vars=dict(self._env), pulumi_home=self._home),
+            )
+        except auto.StackNotFoundError:
+            return []
+        deployment = selected.export_stack().deployment or {}
         return list(deployment.get("resources") or [])
 
     def lock_holders(self, stack: str) -> list[str]:
@@ -258,8 +270,9 @@ class AutomationStacks:
     ) -> None:
         """`pulumi state move` of `urns` from `source` to `dest`, through the Automation API's CLI interface.
 
-        Both stacks are selected first so the destination exists with its shard configuration.
-        ConcurrentUpdateError when either stack is locked.
+        Both stacks are selected first so the destination exists with its shard configuration. The
+        Automation API has no `Stack` method for it in SDK 3.272; `Workspace.cli_api.state_move` is its
+        generated interface to the same command. StackLocked when either stack is locked.
         """
         with self._serialized(source.name), self._serialized(dest.name):
             self.select(source)
@@ -268,14 +281,17 @@ class AutomationStacks:
             env = dict(self._env)
             if self._home:
                 env["PULUMI_HOME"] = self._home
-            workspace.cli_api.state_move(
-                *urns,
-                source=source.name,
-                dest=dest.name,
-                cwd=str(self.project_dir),
-                additional_env=env,
-                on_output=on_output,
-            )
+            try:
+                workspace.cli_api.state_move(
+                    *urns,
+                    source=source.name,
+                    dest=dest.name,
+                    cwd=str(self.project_dir),
+                    additional_env=env,
+                    on_output=on_output,
+                )
+            except self._auto.ConcurrentUpdateError:
+                raise StackLocked(f"{source.name} or {dest.name}") from None
 
     def _workspace(self) -> Any:
         return self._auto.LocalWorkspace(

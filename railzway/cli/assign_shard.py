@@ -1,0 +1,61 @@
+"""`railzway assign-shard [ORG...]`: record the least-loaded shard in tenant files that have none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from railzway.cli.common import CommandError, console_err
+from railzway.loader import RegistryError, load_registry, tenant_path, write_tenant
+from railzway.shards import assign_shards, has_recorded_shard, shard_key, unplaced
+
+
+def assign_shard(
+    org_ids: list[int] = typer.Argument(
+        None, metavar="[ORG]...", help="Tenants to place (default: every unplaced one)."
+    ),
+    registry_dir: Path = typer.Option(Path("tenants"), "--registry", help="The registry directory."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a tenant file has no shard (CI)."),
+) -> None:
+    """Give new tenant files the least-loaded shard of their region (ties: the lowest shard)."""
+    try:
+        registry = load_registry(registry_dir)
+    except RegistryError as e:
+        for problem in e.problems:
+            console_err(problem.text())
+        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None
+    if org_ids:
+        missing = [org for org in org_ids if org not in registry.tenants]
+        if missing:
+            raise CommandError(f"not in {registry_dir}: org {', '.join(map(str, missing))}", 1)
+        placed = [registry.tenants[org] for org in org_ids if has_recorded_shard(registry.tenants[org])]
+        if placed:
+            t = placed[0]
+            raise CommandError(
+                f"org {t.org_id} is already in shard {shard_key(t.region, t.shard)} (its stack holds its state): "
+                f"use `railzway move {t.org_id} --to SHARD` to move it",
+                1,
+            )
+        todo = [registry.tenants[org] for org in dict.fromkeys(org_ids)]
+    else:
+        todo = unplaced(registry)
+    if check:
+        if todo:
+            for tenant in todo:
+                console_err(
+                    f"{tenant_path(registry_dir, tenant.org_id)}: error: shard: missing (run `railzway assign-shard`)"
+                )
+            raise CommandError(f"{len(todo)} tenant file(s) without a shard", 1)
+        print("every tenant file records its shard")
+        return
+    if not todo:
+        print("every tenant file already records its shard")
+        return
+    for tenant in assign_shards(registry, todo):
+        path = write_tenant(registry_dir, tenant)
+        print(f"org {tenant.org_id}: shard {shard_key(tenant.region, tenant.shard)} ({path})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("assign-shard")(assign_shard)

@@ -1,0 +1,181 @@
+"""`railzway fleet stacks|preview|up|refresh`: the shard stacks, and one operation run on many of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from railzway.cli.common import CommandError, console_err
+from railzway.fleet import (
+    AfterUp,
+    RevisionError,
+    SelectionError,
+    default_parallelism,
+    registry_at_revision,
+    run_fleet,
+    select_stacks,
+)
+from railzway.fleet.display import LiveProgress, summary_table
+from railzway.loader import RegistryError, load_registry
+from railzway.model import Registry
+from railzway.shards import tenants_of
+from railzway.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, OPERATIONS, Operation, PulumiUnavailable, StackRef
+
+fleet_app = typer.Typer(
+    name="fleet",
+    help="The shard stacks: list them, or run preview, up or refresh on many of them in parallel.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", help="The registry directory.")
+ENVIRONMENT_OPTION = typer.Option(
+    DEFAULT_ENVIRONMENT, "--environment", envvar=ENVIRONMENT_ENV, help="The environment part of the stack names."
+)
+
+
+@fleet_app.command("stacks")
+def stacks(registry_dir: Path = REGISTRY_OPTION, environment: str = ENVIRONMENT_OPTION) -> None:
+    """List the stacks of the scheme (one per shard of each region) with their tenant counts."""
+    registry = _load(registry_dir)
+    limit = registry.regions.max_tenants_per_shard
+    table = Table(title=f"{environment}: shard stacks (max {limit} tenants each)")
+    table.add_column("stack")
+    table.add_column("region")
+    for column in ("shard", "tenants", "running"):
+        table.add_column(column, justify="right")
+    total = 0
+    for stack in select_stacks(registry, environment).stacks:
+        tenants = tenants_of(registry, stack)
+        total += len(tenants)
+        count = f"[red]{len(tenants)}[/]" if len(tenants) > limit else str(len(tenants))
+        running = sum(1 for t in tenants if t.status == "running")
+        table.add_row(stack.name, stack.region, str(stack.shard), count, str(running))
+    Console().print(table)
+    print(f"{len(table.rows)} stacks, {total} tenants")
+
+
+def _operation(operation: Operation) -> None:
+    def command(
+        parallel: int | None = typer.Option(
+            None, "--parallel", min=1, help="How many stacks run at once (default: the number of cores)."
+        ),
+        stack_globs: list[str] = typer.Option(
+            [], "--stacks", metavar="GLOB", help="Only stacks whose name matches (repeatable), e.g. 'prod-eu-*'."
+        ),
+        changed_only: bool = typer.Option(
+            False, "--changed-only", help="Only stacks whose tenants differ between --base and --head."
+        ),
+        base: str | None = typer.Option(None, "--base", metavar="REV", help="With --changed-only: the git base."),
+        head: str = typer.Option("HEAD", "--head", metavar="REV", help="With --changed-only: the git head."),
+        environment: str = ENVIRONMENT_OPTION,
+        registry_dir: Path = REGISTRY_OPTION,
+        no_sync: bool = typer.Option(
+            False, "--no-sync", help="up only: skip the Cloud DB sync after each stack (e.g. a dev fleet)."
+        ),
+    ) -> None:
+        _run(operation, parallel, stack_globs, changed_only, base, head, environment, registry_dir, no_sync)
+
+    command.__doc__ = f"Run `{operation}` on every matching shard stack, K at a time; exit 1 naming failed stacks."
+    fleet_app.command(operation)(command)
+
+
+for _op in OPERATIONS:
+    _operation(_op)
+
+
+def _run(
+    operation: Operation,
+    parallel: int | None,
+    stack_globs: list[str],
+    changed_only: bool,
+    base: str | None,
+    head: str,
+    environment: str,
+    registry_dir: Path,
+    no_sync: bool,
+) -> None:
+    if operation != "up" and no_sync:
+        raise CommandError("--no-sync applies to `fleet up` only", 2)
+    base_registry: Registry | None = None
+    if changed_only:
+        if base is None:
+            raise CommandError("--changed-only needs --base REV (and optionally --head REV, default HEAD)", 2)
+        base_registry = _at(registry_dir, base)
+        head_registry = _at(registry_dir, head)
+        if head_registry is None:
+            raise CommandError(f"{registry_dir} does not exist at {head}", 2)
+        registry = head_registry
+    else:
+        if base is not None:
+            raise CommandError("--base is only used with --changed-only", 2)
+        registry = _load(registry_dir)
+    try:
+        selection = select_stacks(registry, environment, stack_globs, base=base_registry, changed_only=changed_only)
+    except SelectionError as e:
+        raise CommandError(str(e), 2) from None
+    for stack in selection.retired:
+        console_err(
+            f"warning: {stack.name} held changed tenants but its shard no longer exists in {registry_dir}: "
+            "not run (move its tenants out and remove the stack deliberately)"
+        )
+    if not selection.stacks:
+        print(f"fleet {operation}: no stack to run" + (" (no tenant changed)" if changed_only else ""))
+        return
+
+    from railzway.stacks import AutomationStacks
+
+    try:
+        runner = AutomationStacks()
+    except PulumiUnavailable as e:
+        raise CommandError(str(e), 2) from None
+    after_up = _cloud_db_hook() if operation == "up" and not no_sync else None
+    refs = [StackRef.of(s) for s in selection.stacks]
+    with LiveProgress(Console(stderr=True)) as live:
+        report = run_fleet(
+            refs, operation, runner, parallel=parallel or default_parallelism(), after_up=after_up, observer=live
+        )
+    Console().print(summary_table(report))
+    if not report.ok:
+        failed = report.failed
+        raise CommandError(f"{len(failed)} of {len(report.outcomes)} stacks failed: {', '.join(failed)}", 1)
+
+
+def _cloud_db_hook() -> AfterUp:
+    from railzway.clouddb import CloudDBUnavailable, CredentialsKeyError, MigrationError, cloud_db_url, load_keys
+    from railzway.fleet.clouddb_hook import check_cloud_db, clouddb_sync
+
+    try:
+        url = cloud_db_url()
+        keys = load_keys()
+        check_cloud_db(url)
+    except (CloudDBUnavailable, CredentialsKeyError, MigrationError) as e:
+        raise CommandError(f"{e} (fleet up syncs the Cloud DB after each stack; --no-sync skips it)", 2) from None
+    return clouddb_sync(url, keys)
+
+
+def _load(registry_dir: Path) -> Registry:
+    try:
+        return load_registry(registry_dir)
+    except RegistryError as e:
+        for problem in e.problems:
+            console_err(problem.text())
+        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None
+
+
+def _at(registry_dir: Path, revision: str) -> Registry | None:
+    try:
+        return registry_at_revision(registry_dir, revision)
+    except RevisionError as e:
+        raise CommandError(str(e), 2) from None
+    except RegistryError as e:
+        for problem in e.problems:
+            console_err(problem.text())
+        raise CommandError(f"{registry_dir} at {revision}: invalid registry", 1) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(fleet_app, name="fleet")
