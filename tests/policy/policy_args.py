@@ -18,6 +18,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from railzway.mockrun import ProgramRun, RecordedResource
 from railzway.policies import TENANT_INSTANCE_TYPE
 
 STACK = "dev"
@@ -113,3 +114,42 @@ def stack_resource(
         [],
         {},
     )
+
+
+def from_run(
+    run: ProgramRun, config: Mapping[str, Any] | None = None
+) -> tuple[list[ResourceValidationArgs], StackValidationArgs]:
+    """The arguments the engine would hand the pack for a program run under mocks.
+
+    Resource policies get each resource's inputs (what `Analyze` sees); the stack policy gets every
+    resource with its parent, provider and property dependencies linked. Mocks echo inputs as outputs, so
+    inputs stand in for the outputs `AnalyzeStack` sees; the component carries the inputs the program
+    registers it with.
+    """
+    by_urn = {r.urn: r for r in run.resources}
+
+    def provider_of(r: RecordedResource) -> PolicyProviderResource | None:
+        if r.provider is None:
+            return None
+        declared = by_urn.get(r.provider)
+        provider_type = declared.type if declared else r.provider.split("::")[2]
+        return PolicyProviderResource(
+            provider_type, declared.inputs if declared else {}, r.provider, r.provider.rsplit("::", 1)[-1]
+        )
+
+    resource_args = [
+        ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, options(r.parent), provider_of(r), config)
+        for r in run.resources
+        if r.custom
+    ]
+    stack = {
+        r.urn: PolicyResource(r.type, r.inputs, r.urn, r.name, options(r.parent), provider_of(r), None, [], {})
+        for r in run.resources
+    }
+    for r in run.resources:
+        resource = stack[r.urn]
+        resource.parent = stack.get(r.parent) if r.parent else None
+        resource.dependencies = [stack[u] for u in r.dependencies if u in stack]
+        for key, urns in r.options.get("propertyDependencies", {}).items():
+            resource.property_dependencies[key] = [stack[u] for u in urns if u in stack]
+    return resource_args, StackValidationArgs(list(stack.values()), config)
