@@ -44,7 +44,10 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app, turning any failure into a clean message and exit status."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode, `raise typer.Exit(n)` inside a command comes back as a return value.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CommandError as e:
         console_err(f"error: {e.message}")
         sys.exit(e.exit_code)
@@ -56,9 +59,10 @@ def main() -> None:
     except Exception as e:  # the last line of defence: operators get a sentence, not a traceback
         import click
 
-        if isinstance(e, click.ClickException):
+        # typer now raises its own click-compatible usage errors (typer.TyperException, exit 2), not click's.
+        if isinstance(e, click.ClickException | typer.TyperException) and hasattr(e, "show"):
             e.show()
-            sys.exit(e.exit_code)
+            sys.exit(getattr(e, "exit_code", 2))
         if state.debug:
             raise
         console_err(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)")
