@@ -12,8 +12,9 @@ naming the resource and the fix. `POLICIES` wraps them for `policy/__main__.py`;
 validators directly.
 
 During a preview, a value computed from a resource that does not exist yet is unknown. A validator that
-meets one skips that check instead of failing: the engine runs the resource policies again with known
-values when `pulumi up` registers the resource.
+meets one skips that check instead of failing (the engine runs the resource policies again with known
+values when `pulumi up` registers the resource) - except a role's privilege flags, which must be plain
+values a reviewer can read in the preview.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def _get(props: Mapping[str, Any], key: str, default: Any = None) -> Any:
 def _plain(value: Any) -> Any:
     if isinstance(value, str):
         return value
+    # The engine's property values travel as protobuf numbers, i.e. doubles: `length` arrives as 32.0.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, Mapping):
         return {k: _plain(value[k]) for k in value}
     if isinstance(value, Sequence):

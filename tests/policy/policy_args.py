@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyProviderResource,
@@ -17,6 +18,8 @@ from pulumi_policy import (
     ResourceValidationArgs,
     StackValidationArgs,
 )
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from railzway.mockrun import ProgramRun, RecordedResource
 from railzway.policies import TENANT_INSTANCE_TYPE
@@ -116,6 +119,14 @@ def stack_resource(
     )
 
 
+def as_sent(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Properties as the pack's gRPC server hands them to a validator: through a protobuf Struct (numbers
+    become doubles) and the SDK's own deserializer and unknown-checking proxy."""
+    struct = struct_pb2.Struct()
+    struct.update(dict(props))
+    return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))
+
+
 def from_run(
     run: ProgramRun, config: Mapping[str, Any] | None = None
 ) -> tuple[list[ResourceValidationArgs], StackValidationArgs]:
@@ -138,12 +149,12 @@ def from_run(
         )
 
     resource_args = [
-        ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, options(r.parent), provider_of(r), config)
+        ResourceValidationArgs(r.type, as_sent(r.inputs), r.urn, r.name, options(r.parent), provider_of(r), config)
         for r in run.resources
         if r.custom
     ]
     stack = {
-        r.urn: PolicyResource(r.type, r.inputs, r.urn, r.name, options(r.parent), provider_of(r), None, [], {})
+        r.urn: PolicyResource(r.type, as_sent(r.inputs), r.urn, r.name, options(r.parent), provider_of(r), None, [], {})
         for r in run.resources
     }
     for r in run.resources:

@@ -265,11 +265,22 @@ def test_a_relative_registry_dir_is_taken_from_the_project_root() -> None:
     assert registry_dir_for({}) == SHIPPED_REGISTRY
 
 
+def test_numbers_as_the_engine_sends_them_are_read_as_integers() -> None:
+    # Property values reach the pack as protobuf doubles: 40 arrives as 40.0.
+    props = role_props(1001, connectionLimit=40.0)
+    assert resource_violations(connection_limit_validator, ROLE_TYPE, props, config=SHIPPED) == []
+
+
 # --- generated-password-strength -----------------------------------------------------------------
 
 
 def test_a_32_character_url_safe_password_passes() -> None:
     assert resource_violations(password_strength_validator, RANDOM_PASSWORD_TYPE, password_props()) == []
+
+
+def test_a_length_sent_as_a_double_passes() -> None:
+    props = password_props(length=float(rules.PASSWORD_LENGTH))
+    assert resource_violations(password_strength_validator, RANDOM_PASSWORD_TYPE, props) == []
 
 
 def test_a_password_without_specials_passes() -> None:
