@@ -84,6 +84,10 @@ class ProgramRun:
     """The stack outputs, secrets unwrapped."""
     secret_outputs: frozenset[str]
     """Dotted paths into `outputs` that were secret."""
+    registered_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """What each component passed to `register_outputs`, by URN, secrets unwrapped."""
+    secret_registered_outputs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per URN, the dotted paths into `registered_outputs[urn]` that were secret."""
     logs: tuple[tuple[str, str], ...] = field(default=())
     """(level, message) of what the program logged through `pulumi.log` at info level and above."""
 
@@ -138,7 +142,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
-        self.stack_outputs: dict[str, Any] | None = None
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+        self.secret_registered_outputs: dict[str, frozenset[str]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        secrets: set[str] = set()
+        self.registered_outputs[request.urn] = _from_wire(request.outputs, secrets)
+        self.secret_registered_outputs[request.urn] = frozenset(secrets)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -226,6 +237,8 @@ def run_program(
         resources=tuple(monitor.recorded),
         outputs=outputs,
         secret_outputs=frozenset(secrets),
+        registered_outputs=monitor.registered_outputs,
+        secret_registered_outputs=monitor.secret_registered_outputs,
         logs=tuple(capture.records),
     )
 
