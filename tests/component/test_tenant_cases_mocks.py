@@ -233,3 +233,26 @@ def test_missing_region_endpoints_stop_naming_the_key(run_changed: RunChanged, d
     config = {"regions": {"eu-west": dev_config["regions"]["eu-west"]}}
     with pytest.raises(pulumi.RunError, match=r"railzway:regions\.us-east is not configured"):
         run_changed({}, config)
+
+
+# --- admin credentials ------------------------------------------------------------------------------
+
+
+def test_configured_admin_credentials_reach_the_providers_as_secrets(
+    run_changed: RunChanged, dev_config: dict[str, Any]
+) -> None:
+    dev_config["regions"]["eu-west"]["postgres"]["password"] = "pg-admin-pass"
+    dev_config["regions"]["eu-west"]["nomad"]["token"] = "nomad-admin-token"
+    run = run_changed({}, dev_config)
+    postgres, nomad = run.get("postgresql-eu-west"), run.get("nomad-eu-west")
+    assert postgres.inputs["password"] == "pg-admin-pass" and postgres.is_secret("password")
+    assert nomad.inputs["secretId"] == "nomad-admin-token" and nomad.is_secret("secretId")
+    assert "password" not in run.get("postgresql-us-east").inputs
+
+
+def test_port_set_through_a_config_path_as_text_is_accepted(run_changed: RunChanged, dev_config: dict[str, Any]) -> None:
+    dev_config["regions"]["us-east"]["postgres"]["port"] = "6543"
+    run = run_changed({}, dev_config)
+    assert run.outputs["tenants"]["2001"]["db_port"] == 6543
+    entry = run.outputs["tenants"]["2001"]
+    assert entry["database_url"].startswith(f"postgres://railzway_user_2001:{entry['db_password']}@127.0.0.1:6543/")
