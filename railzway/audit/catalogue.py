@@ -12,7 +12,6 @@ login; reading ACLs by hand would miss privileges that arrive through a group ro
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +43,9 @@ class RoleRow:
     name: str
     can_login: bool
     connection_limit: int
-    valid_until: dt.datetime | None
+    valid_until: str | None
+    """As the server prints it: 'infinity' does not fit a Python datetime."""
+    password_expired: bool
     superuser: bool
     privileges: frozenset[str]
     """The PRIVILEGE_COLUMNS that are true."""
@@ -105,7 +106,7 @@ FROM pg_roles r WHERE r.rolname = current_user
 """
 
 _ROLES = """
-SELECT rolname, rolcanlogin, rolconnlimit, rolvaliduntil, rolsuper, {flags}
+SELECT rolname, rolcanlogin, rolconnlimit, rolvaliduntil::text, rolvaliduntil <= now(), rolsuper, {flags}
 FROM pg_roles
 """
 
@@ -219,12 +220,13 @@ def read_usage(conn: psycopg.Connection) -> dict[str, Usage]:
 
 
 def _role(row: tuple[Any, ...]) -> RoleRow:
-    name, can_login, limit, valid_until, superuser, *flags = row
+    name, can_login, limit, valid_until, expired, superuser, *flags = row
     return RoleRow(
         name=name,
         can_login=bool(can_login),
         connection_limit=int(limit),
         valid_until=valid_until,
+        password_expired=bool(expired),
         superuser=bool(superuser),
         privileges=frozenset(column for column, value in zip(PRIVILEGE_COLUMNS, flags, strict=True) if value),
     )

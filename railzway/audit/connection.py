@@ -18,6 +18,7 @@ from railzway.audit.errors import CannotRun
 MASK = "***"
 CONNECT_TIMEOUT_S = 10
 _URL_PASSWORD_RE = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+_RAW_URL_PASSWORD_RE = re.compile(r"^postgres(?:ql)?://[^:/@\s]*:([^@\s]+)@", re.IGNORECASE)
 _KEYWORD_PASSWORD_RE = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -32,8 +33,12 @@ def password_of(url: str) -> str | None:
 
 def scrub(text: str, url: str) -> str:
     """`text` with the password of `url` (in any spelling libpq accepts) replaced by `***`."""
-    secret = password_of(url)
-    if secret:
+    secrets = {password_of(url)}
+    # A URL libpq cannot parse still has a password between "user:" and "@", which its error may quote.
+    raw = _RAW_URL_PASSWORD_RE.match(url.strip())
+    if raw:
+        secrets.add(raw.group(1))
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
         for spelling in {secret, quote(secret, safe=""), quote(secret)}:
             text = text.replace(spelling, MASK)
     text = _URL_PASSWORD_RE.sub(rf"\g<1>{MASK}@", text)

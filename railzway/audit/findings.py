@@ -11,7 +11,6 @@ tenant has powers beyond its database, data we hold is no longer managed): the a
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -62,7 +61,6 @@ def find(
     expected: Sequence[ExpectedTenant],
     known_org_ids: Collection[int],
     snapshot: Snapshot,
-    now: dt.datetime,
 ) -> list[Finding]:
     """Every finding and warning, findings first, then by org id.
 
@@ -72,7 +70,7 @@ def find(
     """
     results: list[Finding] = []
     for tenant in expected:
-        results.extend(_role_findings(tenant, snapshot.roles.get(tenant.role), now))
+        results.extend(_role_findings(tenant, snapshot.roles.get(tenant.role)))
         database = snapshot.databases.get(tenant.database)
         results.extend(_database_findings(tenant, database))
         if database is not None and tenant.database in snapshot.connectors:
@@ -88,7 +86,7 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.severity != FINDING, f.org_id is None, f.org_id or 0, f.object, f.code))
 
 
-def _role_findings(tenant: ExpectedTenant, role: RoleRow | None, now: dt.datetime) -> Iterator[Finding]:
+def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Finding]:
     subject = f"role {tenant.role}"
     if role is None:
         yield Finding(FINDING, "role-missing", tenant.org_id, subject,
@@ -111,9 +109,9 @@ def _role_findings(tenant: ExpectedTenant, role: RoleRow | None, now: dt.datetim
         yield Finding(WARNING, "role-nologin", tenant.org_id, subject,
                       f"cannot log in although the tenant is {tenant.status}",
                       f"{_PULUMI_UP} (it sets LOGIN); or ALTER ROLE {_ident(tenant.role)} LOGIN")
-    if not tenant.terminated and role.valid_until is not None and role.valid_until <= now:
+    if not tenant.terminated and role.password_expired:
         yield Finding(WARNING, "role-password-expired", tenant.org_id, subject,
-                      f"its password expired at {role.valid_until.isoformat()}: the tenant cannot log in",
+                      f"its password expired at {role.valid_until}: the tenant cannot log in",
                       f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'")
     if role.connection_limit != tenant.tier.connection_limit:
         yield Finding(WARNING, "role-connection-limit", tenant.org_id, subject,

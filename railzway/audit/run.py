@@ -91,7 +91,7 @@ def run_audit(
     started = time.perf_counter()
     with connection.connect(admin_url, AUDIT_APPLICATION) as conn:
         snapshot = _read(admin_url, lambda: catalogue.read_catalogue(conn))
-    findings = find(expected, registry.tenants.keys(), snapshot, now)
+    findings = find(expected, registry.tenants.keys(), snapshot)
     seconds = time.perf_counter() - started
     log.info("audited %d tenants with %d statements in %.3f s", len(expected), snapshot.statements, seconds)
     counts = None
