@@ -142,7 +142,13 @@ class TenantInstance(pulumi.ComponentResource):
             encoding="UTF8",
             template="template0",
             connection_limit=tier.connection_limit,
-            allow_connections=not terminated,
+            # Stays true for a terminated tenant, deliberately. With ALLOW_CONNECTIONS false nobody can connect,
+            # not even the admin, and the provider must connect to the database to create, read or delete the
+            # grant below: `up` would fail for a tenant terminated before it was provisioned, and `refresh` or
+            # removing a terminated tenant would fail too. A terminated tenant is locked out by its role's
+            # NOLOGIN, every other role by the revoked PUBLIC privileges; only the admin can still reach the
+            # retained data (to export or, as a separate operator action, delete it).
+            allow_connections=True,
             opts=keep_data,
         )
 

@@ -126,21 +126,24 @@ def test_terminated_tenant_has_no_job_and_no_variable(dev_run: ProgramRun) -> No
     assert dev_run.outputs["tenants"]["1005"]["nomad_job_id"] is None
 
 
-def test_terminated_tenant_keeps_its_data_but_cannot_connect(dev_run: ProgramRun) -> None:
-    role, database = dev_run.get("org-1005-role"), dev_run.get("org-1005-database")
+def test_terminated_tenant_keeps_its_data_but_cannot_log_in(dev_run: ProgramRun) -> None:
+    role = dev_run.get("org-1005-role")
     assert role.inputs["login"] is False
-    assert database.inputs["allowConnections"] is False
-    assert role.retain_on_delete and database.retain_on_delete
+    assert role.retain_on_delete and dev_run.get("org-1005-database").retain_on_delete
     assert dev_run.find("org-1005-revoke-public") is not None
 
 
-def test_terminating_deregisters_the_job_and_locks_the_data(dev_run: ProgramRun, run_changed: RunChanged) -> None:
+def test_terminated_tenants_database_stays_reachable_by_the_admin(dev_run: ProgramRun) -> None:
+    # ALLOW_CONNECTIONS false would lock out the provider too, which must connect to manage the grant.
+    assert dev_run.get("org-1005-database").inputs["allowConnections"] is True
+
+
+def test_terminating_deregisters_the_job_and_disables_the_login(dev_run: ProgramRun, run_changed: RunChanged) -> None:
     terminated = run_changed({1001: {"status": "terminated"}})
     assert differences(dev_run, terminated) == {
         "-org-1001-job",
         "-org-1001-variable",
         "org-1001-role.login",
-        "org-1001-database.allowConnections",
         "org-1001.status",
     }
     assert output_differences(dev_run, terminated) == {"1001.status", "1001.nomad_job_id"}
