@@ -98,7 +98,12 @@ class TenantInstance(pulumi.ComponentResource):
         super().__init__(
             RESOURCE_TYPE,
             name,
-            {"orgId": tenant.org_id, "region": tenant.region, "status": tenant.status, "hasNomad": endpoints.nomad is not None},
+            {
+                "orgId": tenant.org_id,
+                "region": tenant.region,
+                "status": tenant.status,
+                "hasNomad": endpoints.nomad is not None,
+            },
             opts,
         )
         org_id = tenant.org_id
@@ -141,13 +146,11 @@ class TenantInstance(pulumi.ComponentResource):
             owner=role.name,
             encoding="UTF8",
             template="template0",
-            connection_limit=tier.connection_limit,
-            # Stays true for a terminated tenant, deliberately. With ALLOW_CONNECTIONS false nobody can connect,
-            # not even the admin, and the provider must connect to the database to create, read or delete the
-            # grant below: `up` would fail for a tenant terminated before it was provisioned, and `refresh` or
-            # removing a terminated tenant would fail too. A terminated tenant is locked out by its role's
-            # NOLOGIN, every other role by the revoked PUBLIC privileges; only the admin can still reach the
-            # retained data (to export or, as a separate operator action, delete it).
+            # A terminated tenant's database takes no connections (limit 0) except the admin's: superusers
+            # are exempt from the limit. ALLOW_CONNECTIONS stays true deliberately: false would lock out the
+            # admin too, and the provider must connect to the database to create, read or delete the grant
+            # below, so `up`, `refresh` or removing a terminated tenant would fail.
+            connection_limit=rules.database_connection_limit(tenant.status, tier.connection_limit),
             allow_connections=True,
             opts=keep_data,
         )

@@ -302,11 +302,15 @@ def connection_limit_validator(args: ResourceValidationArgs, report_violation: R
     tenant = registry.tenants.get(org_id)
     if tenant is not None:
         tier_name = tenant.tier
-        allowed = {registry.tier_of(tenant).connection_limit}
+        tier_limit = registry.tier_of(tenant).connection_limit
+        # A terminated tenant's database is closed with a limit of 0 (see rules.database_connection_limit).
+        allowed = {rules.database_connection_limit(tenant.status, tier_limit) if kind == "Database" else tier_limit}
     else:
         tier_name = None
         allowed = {tier.connection_limit for tier in registry.tiers.tiers.values()}
     wanted = " or ".join(str(n) for n in sorted(allowed))
+    if limit == 0 and allowed == {0}:
+        return
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         report_violation(
             f"{_what(kind, args.name, name)} has no connection limit (connectionLimit={limit!r}): one tenant could "

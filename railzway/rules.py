@@ -41,3 +41,13 @@ def password_problem(password: str) -> str | None:
     if not _PASSWORD_RE.match(password):
         return "contains characters that are not URL- and shell-safe (letters, digits, '-', '_', '.', '~')"
     return None
+
+
+def database_connection_limit(status: str, tier_limit: int) -> int:
+    """The CONNECTION LIMIT a tenant's database should have.
+
+    A terminated tenant's database takes no connections: a limit of 0 refuses every role except
+    superusers, so the admin (and the provider, which connects to manage the database's grants) can still
+    reach the retained data. ALLOW_CONNECTIONS false would lock the admin out as well.
+    """
+    return 0 if status == "terminated" else tier_limit

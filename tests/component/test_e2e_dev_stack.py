@@ -55,8 +55,9 @@ def moved_registry(target: Path) -> Registry:
 def drop_tenants(postgres: LocalPostgres, org_ids: list[int]) -> None:
     with psycopg.connect(postgres.url(), autocommit=True) as conn:
         for org_id in org_ids:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(naming.database_name(org_id))))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(naming.database_name(org_id)))
+            )
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))
 
 
@@ -163,11 +164,13 @@ def test_databases_are_owned_by_their_role_and_closed_to_public(deployed: Deploy
         for org_id in deployed.registry.tenants:
             row = conn.execute(
                 "SELECT pg_get_userbyid(datdba), datallowconn, pg_encoding_to_char(encoding), datacl IS NOT NULL,"
-                " (SELECT count(*) FROM aclexplode(datacl) a WHERE a.grantee = 0)"
+                " (SELECT count(*) FROM aclexplode(datacl) a WHERE a.grantee = 0), datconnlimit"
                 " FROM pg_database WHERE datname = %s",
                 (naming.database_name(org_id),),
             ).fetchone()
-            assert row == (naming.role_name(org_id), True, "UTF8", True, 0), org_id
+            tenant = deployed.registry.tenants[org_id]
+            limit = rules.database_connection_limit(tenant.status, deployed.registry.tier_of(tenant).connection_limit)
+            assert row == (naming.role_name(org_id), True, "UTF8", True, 0, limit), org_id
 
 
 def test_a_tenant_logs_in_to_its_own_database_with_the_exported_url(deployed: Deployed) -> None:

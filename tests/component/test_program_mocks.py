@@ -57,8 +57,13 @@ def test_program_declares_exactly_these_resources(dev_run: ProgramRun) -> None:
     }
     for org_id in ALL:
         name = naming.resource_name(org_id)
-        expected |= {(RESOURCE_TYPE, name), (PASSWORD, f"{name}-password"), (ROLE, f"{name}-role"),
-                     (DATABASE, f"{name}-database"), (GRANT, f"{name}-revoke-public")}
+        expected |= {
+            (RESOURCE_TYPE, name),
+            (PASSWORD, f"{name}-password"),
+            (ROLE, f"{name}-role"),
+            (DATABASE, f"{name}-database"),
+            (GRANT, f"{name}-revoke-public"),
+        }
         if org_id in WITH_JOB:
             expected |= {(VARIABLE, f"{name}-variable"), (JOB, f"{name}-job")}
     declared = [(r.type, r.name) for r in dev_run.resources]
@@ -75,8 +80,12 @@ def test_every_child_is_parented_by_its_tenant_component(dev_run: ProgramRun) ->
 
 def test_components_carry_their_props_for_the_policy_pack(dev_run: ProgramRun) -> None:
     assert dev_run.get("org-1001").inputs == {"orgId": 1001, "region": "eu-west", "status": "running", "hasNomad": True}
-    assert dev_run.get("org-2003").inputs == {"orgId": 2003, "region": "us-east", "status": "terminated",
-                                              "hasNomad": False}
+    assert dev_run.get("org-2003").inputs == {
+        "orgId": 2003,
+        "region": "us-east",
+        "status": "terminated",
+        "hasNomad": False,
+    }
 
 
 # --- password ---------------------------------------------------------------------------------------
@@ -168,7 +177,7 @@ def test_variable_holds_the_six_values_at_the_jobs_path(dev_run: ProgramRun, org
         "DB_USER": f"railzway_user_{org_id}",
         "DB_PASSWORD": password,
         "DATABASE_URL": f"postgres://railzway_user_{org_id}:{password}@127.0.0.1:5432/railzway_org_{org_id}"
-                        "?sslmode=disable",
+        "?sslmode=disable",
     }
 
 
@@ -190,8 +199,14 @@ def test_job_is_the_rendered_json_jobspec(dev_run: ProgramRun, org_id: int) -> N
     tier = REGISTRY.tier_of(tenant)
     assert job.inputs["json"] is True
     assert job.inputs["jobspec"] == jobspec.render_jobspec(
-        org_id=org_id, image_repository="ghcr.io/smallbiznis/railzway", version=tenant.version, cpu=tier.cpu,
-        memory_mb=tier.memory_mb, stopped=tenant.status == "stopped", region="global", namespace="default",
+        org_id=org_id,
+        image_repository="ghcr.io/smallbiznis/railzway",
+        version=tenant.version,
+        cpu=tier.cpu,
+        memory_mb=tier.memory_mb,
+        stopped=tenant.status == "stopped",
+        region="global",
+        namespace="default",
         datacenters=["dc1"],
     )
 
@@ -259,7 +274,10 @@ def test_nomad_children_use_the_regions_nomad_provider(dev_run: ProgramRun, org_
 def test_postgres_provider_connects_as_configured_without_a_stored_password(dev_run: ProgramRun) -> None:
     provider = dev_run.get("postgresql-eu-west")
     assert {k: provider.inputs[k] for k in ("host", "port", "username", "sslmode")} == {
-        "host": "127.0.0.1", "port": "5432", "username": "postgres", "sslmode": "disable"
+        "host": "127.0.0.1",
+        "port": "5432",
+        "username": "postgres",
+        "sslmode": "disable",
     }
     assert "password" not in provider.inputs
 
@@ -296,8 +314,9 @@ def test_tenants_output_values(dev_run: ProgramRun, org_id: int) -> None:
         "db_name": f"railzway_org_{org_id}",
         "db_user": f"railzway_user_{org_id}",
         "db_password": password,
-        "database_url": tenant_env.database_url(f"railzway_user_{org_id}", password, "127.0.0.1", 5432,
-                                                f"railzway_org_{org_id}", "disable"),
+        "database_url": tenant_env.database_url(
+            f"railzway_user_{org_id}", password, "127.0.0.1", 5432, f"railzway_org_{org_id}", "disable"
+        ),
         "nomad_job_id": f"railzway-org-{org_id}" if org_id in WITH_JOB else None,
         "status": tenant.status,
         "tier": tenant.tier,

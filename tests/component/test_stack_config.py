@@ -51,7 +51,11 @@ def test_defaults_match_the_project_file() -> None:
     assert declared["registryDir"]["default"] == stack_config.DEFAULT_REGISTRY_DIR
     assert declared["imageRepository"]["default"] == stack_config.DEFAULT_IMAGE_REPOSITORY
     config = parse_stack_config({})
-    assert (config.registry_dir, config.image_repository, config.shards) == ("tenants", declared["imageRepository"]["default"], [])
+    assert (config.registry_dir, config.image_repository, config.shards) == (
+        "tenants",
+        declared["imageRepository"]["default"],
+        [],
+    )
 
 
 def test_sslmode_literal_matches_the_url_builders_list() -> None:
@@ -82,8 +86,14 @@ def test_nomad_defaults() -> None:
 
 def test_secrets_never_appear_in_repr() -> None:
     config = parse_stack_config(
-        {"regions": {"eu-west": {"postgres": {**PG, "password": "pg-admin-secret"},
-                                 "nomad": {"address": "http://n:4646", "token": "nomad-secret-token"}}}}
+        {
+            "regions": {
+                "eu-west": {
+                    "postgres": {**PG, "password": "pg-admin-secret"},
+                    "nomad": {"address": "http://n:4646", "token": "nomad-secret-token"},
+                }
+            }
+        }
     )
     assert "pg-admin-secret" not in repr(config) and "nomad-secret-token" not in repr(config)
     assert config.regions["eu-west"].postgres.password == "pg-admin-secret"
@@ -106,18 +116,31 @@ def test_empty_shards_mean_every_tenant() -> None:
     ("raw", "expected"),
     [
         ({"regions": {"eu-west": {"postgres": {}}}}, "railzway:regions.eu-west.postgres.host: required key is missing"),
-        ({"regions": {"eu-west": {"postgres": {**PG, "sslmode": "off"}}}}, "railzway:regions.eu-west.postgres.sslmode:"),
+        (
+            {"regions": {"eu-west": {"postgres": {**PG, "sslmode": "off"}}}},
+            "railzway:regions.eu-west.postgres.sslmode:",
+        ),
         ({"regions": {"eu-west": {"postgres": {**PG, "port": 70000}}}}, "railzway:regions.eu-west.postgres.port:"),
-        ({"regions": {"eu-west": {"postgres": {**PG, "tenanthost": "x"}}}},
-         "railzway:regions.eu-west.postgres.tenanthost: unknown key"),
-        ({"regions": {"eu-west": {"nomad": {"address": "http://n"}}}},
-         "railzway:regions.eu-west.postgres: required key is missing"),
-        ({"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "nomad:4646"}}}},
-         "railzway:regions.eu-west.nomad.address: 'nomad:4646' must be an http:// or https:// URL"),
-        ({"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "http://n", "datacenters": []}}}},
-         "railzway:regions.eu-west.nomad.datacenters:"),
-        ({"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "http://n", "datacenters": [""]}}}},
-         "railzway:regions.eu-west.nomad.datacenters: datacenter names must not be empty"),
+        (
+            {"regions": {"eu-west": {"postgres": {**PG, "tenanthost": "x"}}}},
+            "railzway:regions.eu-west.postgres.tenanthost: unknown key",
+        ),
+        (
+            {"regions": {"eu-west": {"nomad": {"address": "http://n"}}}},
+            "railzway:regions.eu-west.postgres: required key is missing",
+        ),
+        (
+            {"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "nomad:4646"}}}},
+            "railzway:regions.eu-west.nomad.address: 'nomad:4646' must be an http:// or https:// URL",
+        ),
+        (
+            {"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "http://n", "datacenters": []}}}},
+            "railzway:regions.eu-west.nomad.datacenters:",
+        ),
+        (
+            {"regions": {"eu-west": {"postgres": PG, "nomad": {"address": "http://n", "datacenters": [""]}}}},
+            "railzway:regions.eu-west.nomad.datacenters: datacenter names must not be empty",
+        ),
         ({"shards": ["eu-west-1"]}, "railzway:shards: 'eu-west-1' is not \"<region>/<shard number>\""),
         ({"shards": ["eu-west/1", "eu-west/1"]}, "railzway:shards: lists a shard twice"),
         ({"shards": [3]}, "railzway:shards[0]: input should be a valid string"),

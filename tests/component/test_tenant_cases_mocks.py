@@ -69,7 +69,9 @@ def test_rotation_does_not_touch_the_job_so_nomad_restarts_through_the_template(
     assert rotated.get("org-1002-job").inputs == dev_run.get("org-1002-job").inputs
 
 
-def test_a_second_run_of_the_same_registry_declares_the_same_thing(dev_run: ProgramRun, run_changed: RunChanged) -> None:
+def test_a_second_run_of_the_same_registry_declares_the_same_thing(
+    dev_run: ProgramRun, run_changed: RunChanged
+) -> None:
     again = run_changed({})
     assert differences(dev_run, again) == set()
     assert again.outputs == dev_run.outputs
@@ -138,12 +140,19 @@ def test_terminated_tenants_database_stays_reachable_by_the_admin(dev_run: Progr
     assert dev_run.get("org-1005-database").inputs["allowConnections"] is True
 
 
+def test_terminated_tenants_database_takes_no_connections(dev_run: ProgramRun) -> None:
+    # A limit of 0 refuses every role but superusers (the admin); the role keeps its tier's limit.
+    assert dev_run.get("org-1005-database").inputs["connectionLimit"] == 0
+    assert dev_run.get("org-1005-role").inputs["connectionLimit"] == 10
+
+
 def test_terminating_deregisters_the_job_and_disables_the_login(dev_run: ProgramRun, run_changed: RunChanged) -> None:
     terminated = run_changed({1001: {"status": "terminated"}})
     assert differences(dev_run, terminated) == {
         "-org-1001-job",
         "-org-1001-variable",
         "org-1001-role.login",
+        "org-1001-database.connectionLimit",
         "org-1001.status",
     }
     assert output_differences(dev_run, terminated) == {"1001.status", "1001.nomad_job_id"}
@@ -155,7 +164,10 @@ def test_terminating_deregisters_the_job_and_disables_the_login(dev_run: Program
 def test_region_without_nomad_gets_databases_only(dev_run: ProgramRun) -> None:
     component = dev_run.get("org-2001")
     assert {c.name for c in dev_run.children_of(component.urn)} == {
-        "org-2001-password", "org-2001-role", "org-2001-database", "org-2001-revoke-public"
+        "org-2001-password",
+        "org-2001-role",
+        "org-2001-database",
+        "org-2001-revoke-public",
     }
     assert component.inputs["hasNomad"] is False
     assert dev_run.outputs["tenants"]["2001"]["nomad_job_id"] is None
@@ -172,8 +184,14 @@ def test_giving_a_region_nomad_adds_jobs_for_its_live_tenants(
     config["regions"]["us-east"]["nomad"] = {"address": "http://10.1.0.1:4646", "region": "us", "datacenters": ["va1"]}
     with_nomad = run_changed({}, config)
     assert differences(dev_run, with_nomad) == {
-        "+nomad-us-east", "+org-2001-variable", "+org-2001-job", "+org-2002-variable", "+org-2002-job",
-        "org-2001.hasNomad", "org-2002.hasNomad", "org-2003.hasNomad",
+        "+nomad-us-east",
+        "+org-2001-variable",
+        "+org-2001-job",
+        "+org-2002-variable",
+        "+org-2002-job",
+        "org-2001.hasNomad",
+        "org-2002.hasNomad",
+        "org-2003.hasNomad",
     }
     job = json.loads(with_nomad.get("org-2001-job").inputs["jobspec"])["Job"]
     assert (job["Region"], job["Datacenters"]) == ("us", ["va1"])
@@ -253,7 +271,9 @@ def test_configured_admin_credentials_reach_the_providers_as_secrets(
     assert "password" not in run.get("postgresql-us-east").inputs
 
 
-def test_port_set_through_a_config_path_as_text_is_accepted(run_changed: RunChanged, dev_config: dict[str, Any]) -> None:
+def test_port_set_through_a_config_path_as_text_is_accepted(
+    run_changed: RunChanged, dev_config: dict[str, Any]
+) -> None:
     dev_config["regions"]["us-east"]["postgres"]["port"] = "6543"
     run = run_changed({}, dev_config)
     assert run.outputs["tenants"]["2001"]["db_port"] == 6543

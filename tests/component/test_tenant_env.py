@@ -50,8 +50,14 @@ def test_env_items_are_the_six_keys_in_order() -> None:
 
 
 def test_env_items_values() -> None:
-    items = env_items(host="10.0.0.5", port=6432, database="railzway_org_1", user="railzway_user_1",
-                      password="Abc-_123", sslmode="verify-full")
+    items = env_items(
+        host="10.0.0.5",
+        port=6432,
+        database="railzway_org_1",
+        user="railzway_user_1",
+        password="Abc-_123",
+        sslmode="verify-full",
+    )
     assert items == {
         "DB_HOST": "10.0.0.5",
         "DB_PORT": "6432",

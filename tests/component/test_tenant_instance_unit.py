@@ -17,8 +17,14 @@ from railzway.stack_config import RegionEndpoints, parse_stack_config
 
 TIER = Tier(cpu=500, memory_mb=512, connection_limit=7, storage_quota_mb=100)
 ENDPOINTS = parse_stack_config(
-    {"regions": {"eu": {"postgres": {"host": "admin.pg", "tenantHost": "tenant.pg", "port": 6432, "sslmode": "require"},
-                        "nomad": {"address": "http://n:4646"}}}}
+    {
+        "regions": {
+            "eu": {
+                "postgres": {"host": "admin.pg", "tenantHost": "tenant.pg", "port": 6432, "sslmode": "require"},
+                "nomad": {"address": "http://n:4646"},
+            }
+        }
+    }
 ).regions["eu"]
 NO_NOMAD = RegionEndpoints(postgres=ENDPOINTS.postgres)
 
@@ -89,7 +95,10 @@ def test_no_job_id_without_nomad_or_when_terminated() -> None:
 
 def test_nomad_endpoint_without_provider_is_refused() -> None:
     args = TenantInstanceArgs(
-        tenant=tenant(), tier=TIER, endpoints=ENDPOINTS, image_repository="r/x",
+        tenant=tenant(),
+        tier=TIER,
+        endpoints=ENDPOINTS,
+        image_repository="r/x",
         postgres_provider=postgresql.Provider("refuse-pg", host="h"),
     )
     with pytest.raises(ValueError, match="nomad provider exactly when"):
@@ -98,7 +107,10 @@ def test_nomad_endpoint_without_provider_is_refused() -> None:
 
 def test_nomad_provider_without_endpoint_is_refused() -> None:
     args = TenantInstanceArgs(
-        tenant=tenant(), tier=TIER, endpoints=NO_NOMAD, image_repository="r/x",
+        tenant=tenant(),
+        tier=TIER,
+        endpoints=NO_NOMAD,
+        image_repository="r/x",
         postgres_provider=postgresql.Provider("refuse2-pg", host="h"),
         nomad_provider=nomad.Provider("refuse2-nomad", address="http://n:4646"),
     )

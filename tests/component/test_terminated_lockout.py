@@ -1,7 +1,8 @@
 """Why a terminated tenant's database keeps ALLOW_CONNECTIONS true, shown on the real server.
 
-The component terminates a tenant with its role's NOLOGIN and the database's revoked PUBLIC privileges,
-the state these tests build by hand (the statements the provider issues). ALLOW_CONNECTIONS false would
+The component terminates a tenant with its role's NOLOGIN, its database's CONNECTION LIMIT 0 (superusers
+are exempt) and the revoked PUBLIC privileges, the state these tests build by hand (the statements the
+provider issues). ALLOW_CONNECTIONS false would
 also lock out the admin, and the provider connects to a database to manage its grant.
 """
 
@@ -32,10 +33,17 @@ def terminated(postgres: LocalPostgres) -> Iterator[Terminated]:
     state = Terminated(f"t_org_{suffix}", f"t_user_{suffix}", f"t_other_{suffix}", secrets.token_urlsafe(24))
     ident = sql.Identifier
     with psycopg.connect(postgres.url(), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN PASSWORD {}").format(ident(state.tenant), sql.Literal(state.password)))
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident(state.other), sql.Literal(state.password)))
-        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' ALLOW_CONNECTIONS true")
-                      .format(ident(state.database), ident(state.tenant)))
+        admin.execute(
+            sql.SQL("CREATE ROLE {} NOLOGIN PASSWORD {}").format(ident(state.tenant), sql.Literal(state.password))
+        )
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident(state.other), sql.Literal(state.password))
+        )
+        admin.execute(
+            sql.SQL(
+                "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' ALLOW_CONNECTIONS true CONNECTION LIMIT 0"
+            ).format(ident(state.database), ident(state.tenant))
+        )
         admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident(state.database)))
     yield state
     with psycopg.connect(postgres.url(), autocommit=True) as admin:
@@ -50,6 +58,17 @@ def test_the_terminated_tenant_cannot_log_in(postgres: LocalPostgres, terminated
 
 def test_no_other_role_can_connect(postgres: LocalPostgres, terminated: Terminated) -> None:
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        psycopg.connect(postgres.url(terminated.database, terminated.other, terminated.password)).close()
+
+
+def test_a_role_granted_connect_by_mistake_is_still_refused(postgres: LocalPostgres, terminated: Terminated) -> None:
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(terminated.database), sql.Identifier(terminated.other)
+            )
+        )
+    with pytest.raises(psycopg.OperationalError, match="too many connections for database"):
         psycopg.connect(postgres.url(terminated.database, terminated.other, terminated.password)).close()
 
 

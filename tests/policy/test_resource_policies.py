@@ -205,6 +205,17 @@ def test_an_unlimited_database_is_one_violation() -> None:
     assert "set connection_limit=10" in violations[0]
 
 
+def test_a_terminated_tenants_database_is_closed_with_a_limit_of_zero() -> None:
+    closed = resource_violations(
+        connection_limit_validator, DATABASE_TYPE, database_props(1005, connectionLimit=0), config=SHIPPED
+    )
+    still_open = resource_violations(
+        connection_limit_validator, DATABASE_TYPE, database_props(1005, connectionLimit=10), config=SHIPPED
+    )
+    assert closed == []
+    assert len(still_open) == 1 and "set connection_limit=0" in still_open[0]
+
+
 def test_a_limit_of_another_tier_is_one_violation() -> None:
     props = role_props(1001, connectionLimit=10)
     violations = resource_violations(connection_limit_validator, ROLE_TYPE, props, config=SHIPPED)
