@@ -233,8 +233,7 @@ def migrate_to(conn: psycopg.Connection, version: int, source: MigrationSource =
 
 def status(conn: psycopg.Connection, source: MigrationSource = CLOUD_DB) -> tuple[int | None, bool]:
     """(version, dirty) of `source` in this database; version None when it was never migrated."""
-    with _autocommit(conn):
-        return source.status(conn)
+    return source.status(conn)
 
 
 def force(conn: psycopg.Connection, version: int | None, source: MigrationSource = CLOUD_DB) -> None:

@@ -39,28 +39,30 @@ WRITE_LOCK = zlib.crc32(b"railzway-cloud instances writers")
 
 COMPUTE_ENGINE_NOMAD = "nomad"
 
-# The columns a sync owns, in the order of `_desired` (after org_id); the password columns follow.
-_STATE_COLUMNS = (
-    "nomad_job_id",
-    "desired_version",
-    "current_version",
-    "status",
-    "tier",
-    "compute_engine",
-    "db_host",
-    "db_port",
-    "db_name",
-    "db_user",
-    "region",
-)
-_ALL_COLUMNS = (
-    "org_id",
-    *_STATE_COLUMNS,
-    "db_password",
-    "db_password_key_id",
-    "db_password_fingerprint",
-    "source_stack",
-)
+# The columns a sync owns, in the order of `_desired` (after org_id), with their types for the binary
+# COPY into the temporary table; the password columns follow.
+_STATE_COLUMNS = {
+    "nomad_job_id": "text",
+    "desired_version": "text",
+    "current_version": "text",
+    "status": "text",
+    "tier": "text",
+    "compute_engine": "text",
+    "db_host": "text",
+    "db_port": "integer",
+    "db_name": "text",
+    "db_user": "text",
+    "region": "text",
+}
+_INCOMING = {
+    "org_id": "bigint",
+    **_STATE_COLUMNS,
+    "db_password": "text",
+    "db_password_key_id": "text",
+    "db_password_fingerprint": "text",
+    "source_stack": "text",
+}
+_ALL_COLUMNS = tuple(_INCOMING)
 
 
 class Progress(Protocol):
@@ -130,19 +132,20 @@ def sync_tenants(
         conn.execute("SET LOCAL TIME ZONE 'UTC'")  # the seed's timestamp columns hold UTC wall time
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         current = _current_rows(conn)
-        writes: list[tuple[object, ...]] = []
-        unchanged = 0
+        changed: list[tuple[TenantOutput, tuple[object, ...]]] = []
         for done, tenant in enumerate(tenants, start=1):
             desired = _desired(tenant)
-            password = tenant.db_password.get_secret_value()
             row = current.get(tenant.org_id)
-            if row is not None and _same(row, desired, password, tenant.org_id, keys, stack):
-                unchanged += 1
-            else:
-                sealed = keys.seal(tenant.org_id, password)
-                writes.append((tenant.org_id, *desired, sealed.ciphertext, sealed.key_id, sealed.fingerprint, stack))
+            if row is None or not _same(row, desired, tenant.db_password, tenant.org_id, keys, stack):
+                changed.append((tenant, desired))
             if done % 1000 == 0 or done == total:
                 report("checking", done, total)
+        unchanged = total - len(changed)
+        sealed = keys.seal_many([(tenant.org_id, tenant.db_password) for tenant, _ in changed])
+        writes = [
+            (tenant.org_id, *desired, seal.ciphertext, seal.key_id, seal.fingerprint, stack)
+            for (tenant, desired), seal in zip(changed, sealed, strict=True)
+        ]
         inserted = updated = 0
         if writes:
             report("writing", 0, len(writes))
@@ -199,18 +202,15 @@ def _same(
 def _upsert(conn: psycopg.Connection, writes: list[tuple[object, ...]]) -> int:
     """Apply the rows in one statement; returns how many were inserted (the rest were updated)."""
     conn.execute(
-        """
-        CREATE TEMPORARY TABLE railzway_sync_incoming (
-            org_id bigint PRIMARY KEY, nomad_job_id text, desired_version text, current_version text,
-            status text, tier text, compute_engine text, db_host text, db_port integer, db_name text,
-            db_user text, region text, db_password text, db_password_key_id text,
-            db_password_fingerprint text, source_stack text
-        ) ON COMMIT DROP
-        """
+        "CREATE TEMPORARY TABLE railzway_sync_incoming ("
+        + ", ".join(f"{name} {kind}" for name, kind in _INCOMING.items())
+        + ") ON COMMIT DROP"
     )
     columns = ", ".join(_ALL_COLUMNS)
     with conn.cursor() as cur:
-        with cur.copy(f"COPY railzway_sync_incoming ({columns}) FROM STDIN") as copy:
+        # Binary: neither side formats or parses 16 x 10,000 text fields.
+        with cur.copy(f"COPY railzway_sync_incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_INCOMING.values()))
             for row in writes:
                 copy.write_row(row)
         assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALL_COLUMNS[1:-1])
