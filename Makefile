@@ -11,6 +11,8 @@ help: ## List the targets
 install: ## Create .venv from requirements.txt (and install PostgreSQL's server if it is missing)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt
+	# The policy pack runs in its own virtualenv when the pulumi CLI loads it.
+	python3 -m venv policy/.venv && policy/.venv/bin/pip install -q -r policy/requirements.txt
 
 test: ## Run the test suite (the tests start their own PostgreSQL; e2e tests skip without the pulumi CLI)
 	$(PY) -m pytest
@@ -26,3 +28,26 @@ lint: $(ACTIONLINT) ## ruff, mypy and actionlint over the whole project
 	$(PY) -m mypy __main__.py
 	$(PY) -m mypy policy
 	$(ACTIONLINT)
+
+.PHONY: validate preview up audit report demo demo-down
+validate: ## Validate the tenants registry (what a pull request checks first)
+	$(PY) -m railzway validate
+
+preview: validate ## pulumi preview of STACK (default dev) with the policy pack
+	pulumi preview --stack $(STACK) --policy-pack policy
+
+up: validate ## pulumi up of STACK with the policy pack, then the Cloud DB sync of its outputs
+	pulumi up --stack $(STACK) --policy-pack policy
+	$(PY) -m railzway sync --stack $(STACK)
+
+audit: ## Audit the live server against the registry (ADMIN_URL=postgresql://...)
+	$(PY) -m railzway audit --admin-url "$(ADMIN_URL)" --registry tenants
+
+report: ## Per-tenant size, connections and quota (ADMIN_URL=postgresql://...)
+	$(PY) -m railzway report --admin-url "$(ADMIN_URL)" --registry tenants
+
+demo: ## The one-command local demo: throwaway PostgreSQL, file:// backend, up, sync, audit, report
+	$(PY) -m railzway demo up
+
+demo-down: ## Stop the demo and remove .demo/
+	$(PY) -m railzway demo down

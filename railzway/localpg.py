@@ -60,6 +60,12 @@ class LocalPostgres:
         return "127.0.0.1"
 
     @property
+    def root(self) -> Path:
+        """The server's directory (data, log, socket)."""
+        assert self._root is not None, "server not started"
+        return self._root
+
+    @property
     def data_dir(self) -> Path:
         assert self._root is not None, "server not started"
         return self._root / "data"
@@ -130,6 +136,13 @@ class LocalPostgres:
             )
             raise PostgresUnavailable(f"{e}\n{log}") from None
         return self
+
+    @classmethod
+    def existing(cls, base_dir: Path) -> LocalPostgres:
+        """A handle on a server started earlier in `base_dir` (by another process), so it can be stopped."""
+        server = cls(base_dir=base_dir)
+        server._root = base_dir
+        return server
 
     def stop(self) -> None:
         if self._root is None:
