@@ -128,18 +128,21 @@ WHERE starts_with(d.datname, %(database_prefix)s)
 """
 
 # Databases where PUBLIC may connect are skipped: every role would match, and the PUBLIC grant is
-# reported on its own. MATERIALIZED keeps the planner from re-evaluating the filters per pair.
+# reported on its own. The loop runs role by role (a subquery per role, databases inside): the server
+# caches the membership of the last role it checked, so visiting each role once keeps the million checks
+# of a 1,000-tenant server in a fraction of a second, where a database-by-database join takes seconds.
 _CONNECTORS = """
 WITH dbs AS MATERIALIZED (
     SELECT oid, datname FROM pg_database
     WHERE starts_with(datname, %(database_prefix)s)
       AND NOT has_database_privilege('public', oid, 'CONNECT')
-), candidates AS MATERIALIZED (
-    SELECT oid, rolname FROM pg_roles WHERE NOT rolsuper AND rolname <> current_user
+), reach AS MATERIALIZED (
+    SELECT r.rolname,
+           ARRAY(SELECT dbs.datname FROM dbs WHERE has_database_privilege(r.oid, dbs.oid, 'CONNECT')) AS databases
+    FROM pg_roles r
+    WHERE NOT r.rolsuper AND r.rolname <> current_user
 )
-SELECT dbs.datname, candidates.rolname
-FROM dbs CROSS JOIN candidates
-WHERE has_database_privilege(candidates.oid, dbs.oid, 'CONNECT')
+SELECT rolname, databases FROM reach WHERE cardinality(databases) > 0
 """
 
 _MEMBERSHIPS = """
@@ -194,8 +197,9 @@ def read_catalogue(conn: psycopg.Connection) -> Snapshot:
     roles = {row[0]: _role(row) for row in role_rows}
     databases = {row[0]: _database(row) for row in database_rows}
     connectors: dict[str, set[str]] = {}
-    for datname, rolname in connector_rows:
-        connectors.setdefault(datname, set()).add(rolname)
+    for rolname, datnames in connector_rows:
+        for datname in datnames:
+            connectors.setdefault(datname, set()).add(rolname)
     for name, database in databases.items():
         if "CONNECT" not in database.public_privileges:
             connectors.setdefault(name, set())
