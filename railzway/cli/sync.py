@@ -38,8 +38,12 @@ def sync(
     outputs: str | None = typer.Option(
         None, "--outputs", metavar="FILE", help="`pulumi stack output --json --show-secrets` output; '-' reads stdin."
     ),
-    stack: str | None = typer.Option(None, "--stack", metavar="NAME", help="Read the outputs of this stack yourself."),
-    work_dir: Path = typer.Option(PROJECT_DIR, "--work-dir", help="The Pulumi project of --stack."),
+    stack: str | None = typer.Option(
+        None, "--stack", metavar="NAME", help="Read this stack's outputs through the Automation API (needs `pulumi`)."
+    ),
+    work_dir: Path = typer.Option(
+        PROJECT_DIR, "--work-dir", metavar="DIR", show_default="this project", help="The Pulumi project of --stack."
+    ),
 ) -> None:
     """Upsert one Cloud DB row per tenant of a stack's outputs, in one transaction."""
     if (outputs is None) == (stack is None):

@@ -6,6 +6,8 @@ from typing import Any
 
 import psycopg
 
+from railzway import clouddb
+
 # Columns whose physical version tells whether a row was rewritten: a new tuple gets a new ctid and xmin.
 ROW_DUMP = "SELECT ctid::text, xmin::text, * FROM instances ORDER BY org_id"
 
@@ -39,3 +41,27 @@ def outputs(*tenants: dict[str, Any]) -> dict[str, Any]:
 
 def dump(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
     return conn.execute(ROW_DUMP).fetchall()
+
+
+SEED_ROWS = [
+    # What the Go control plane left: plain-text passwords, its own statuses, tiers and compute engines.
+    (1001, "railzway-org-1001", "1.7.0", "1.7.0", "running", "STARTER", "hetzner", "sub_1001", "db1", 5432,
+     "railzway_org_1001", "railzway_user_1001", "seed-plain-password-1001-abcdefg"),
+    (1002, "railzway-org-1002", "1.7.1", "1.7.0", "upgrading", "PRO", "hetzner", None, "db1", 5432,
+     "railzway_org_1002", "railzway_user_1002", "seed-plain-password-1002-abcdefg"),
+    (1003, "", "1.7.0", "", "init", "FREE_TRIAL", None, None, None, None, None, None, None),
+]
+
+
+def seed_at_version_4(url: str) -> None:
+    """A Cloud DB as the seed's Go control plane left it: version 4, plain-text passwords."""
+    with psycopg.connect(url) as conn:
+        clouddb.migrate_to(conn, 4)
+        with conn.transaction():
+            for row in SEED_ROWS:
+                conn.execute(
+                    "INSERT INTO instances (org_id, nomad_job_id, desired_version, current_version, status, tier, "
+                    "compute_engine, subscription_id, db_host, db_port, db_name, db_user, db_password) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    row,
+                )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from clouddb_data import SEED_ROWS, seed_at_version_4
 
 from railzway import clouddb
 from railzway.clouddb import CLOUD_DB, DirtyDatabase, MigrationError, MigrationSource
@@ -45,16 +46,6 @@ SEED_COLUMNS = [
     ("db_password", "character varying", 255),
 ]
 
-SEED_ROWS = [
-    # What the Go control plane left: plain-text passwords, its own statuses, tiers and compute engines.
-    (1001, "railzway-org-1001", "1.7.0", "1.7.0", "running", "STARTER", "hetzner", "sub_1001", "db1", 5432,
-     "railzway_org_1001", "railzway_user_1001", "seed-plain-password-1001-abcdefg"),
-    (1002, "railzway-org-1002", "1.7.1", "1.7.0", "upgrading", "PRO", "hetzner", None, "db1", 5432,
-     "railzway_org_1002", "railzway_user_1002", "seed-plain-password-1002-abcdefg"),
-    (1003, "", "1.7.0", "", "init", "FREE_TRIAL", None, None, None, None, None, None, None),
-]
-
-
 def columns(conn: psycopg.Connection) -> list[tuple[str, str, int | None]]:
     return [
         (name, kind, length)
@@ -63,19 +54,6 @@ def columns(conn: psycopg.Connection) -> list[tuple[str, str, int | None]]:
             "WHERE table_name = 'instances' ORDER BY ordinal_position"
         ).fetchall()
     ]
-
-
-def seed_at_version_4(url: str) -> None:
-    with psycopg.connect(url) as conn:
-        clouddb.migrate_to(conn, 4)
-        with conn.transaction():
-            for row in SEED_ROWS:
-                conn.execute(
-                    "INSERT INTO instances (org_id, nomad_job_id, desired_version, current_version, status, tier, "
-                    "compute_engine, subscription_id, db_host, db_port, db_name, db_user, db_password) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    row,
-                )
 
 
 def test_migrate_from_empty_applies_every_migration_and_records_the_latest_clean(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psycopg
 import pytest
-from clouddb_data import dump, outputs, tenant
+from clouddb_data import SEED_ROWS, dump, outputs, seed_at_version_4, tenant
 
 from railzway import clouddb
 from railzway.clouddb import CredentialsError, KeyRing, RekeyError, parse_keys
@@ -71,3 +73,18 @@ def test_rekey_changes_nothing_when_one_row_does_not_decrypt(
     assert [p.split(":")[0] for p in raised.value.problems] == ["org 1002"]
     assert dump(conn) == before
 
+
+
+def test_a_seed_cloud_db_holds_no_plain_text_after_migrate_and_rekey(
+    new_database: Callable[[], str], keys: KeyRing
+) -> None:
+    url = new_database()
+    seed_at_version_4(url)
+    with psycopg.connect(url) as conn:
+        clouddb.migrate(conn)
+        summary = clouddb.rekey(conn, keys)
+        assert (summary.plaintext_encrypted, summary.reencrypted) == (2, 0)
+        stored = conn.execute("SELECT db_password FROM instances WHERE db_password IS NOT NULL").fetchall()
+        seed_passwords = {row[-1] for row in SEED_ROWS if row[-1]}
+        assert len(stored) == 2 and not seed_passwords & {value for (value,) in stored}
+        assert {c.password for c in clouddb.credentials(conn, keys).values()} == seed_passwords
