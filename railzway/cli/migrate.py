@@ -15,7 +15,7 @@ from railzway.clouddb import status as schema_status
 # Schema that other packages keep in the Cloud DB, as "module:attribute" naming a SchemaStep (anything with
 # a `name` and an idempotent `apply(conn) -> list[str]`). They run after the Cloud DB's own migrations,
 # in this order, under the same lock, so one `migrate` prepares the whole Cloud DB.
-EXTRA_SCHEMA_STEPS: tuple[str, ...] = ()
+EXTRA_SCHEMA_STEPS: tuple[str, ...] = ("railzway.service.schema:QUEUE", "railzway.service.schema:SERVICE")
 
 
 def schema_steps() -> list[SchemaStep]:

@@ -1,0 +1,138 @@
+"""The service's parts wired together: one connection pool, the queue, the intake, the work, the workers.
+
+`Service` is what the HTTP app and `serve` are given; tests build one against a throwaway database with
+a test runner, and drive its workers directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import procrastinate
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from railzway.service.intake import Intake
+from railzway.service.queue import MAINTENANCE_QUEUE, STACK_QUEUE, register_tasks
+from railzway.service.registry import RegistryAccess
+from railzway.service.runner import RunnerFactory, Updater, runner_factory
+from railzway.service.settings import Settings
+from railzway.service.work import StackWork
+
+log = logging.getLogger(__name__)
+
+WORKER_RESTART_SECONDS = 5.0
+
+
+class Service:
+    def __init__(self, settings: Settings, runner: RunnerFactory | None = None, *, name: str = "railzway") -> None:
+        self.settings = settings
+        self.name = name
+        tuning = settings.tuning
+        self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            settings.cloud_db_url,
+            min_size=1,
+            # Each running update holds a connection only while it claims and settles; the rest is
+            # procrastinate's fetches and heartbeats and the API's short transactions.
+            max_size=tuning.concurrency + 8,
+            open=False,
+            kwargs={"application_name": f"{name} serve", "connect_timeout": 10},
+        )
+        self.queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
+        self.registry = RegistryAccess(settings.registry_dir)
+        self.intake = Intake(self.pool, self.queue, self.registry, settings.stack_env)
+        updater = Updater(runner or runner_factory(settings), settings.cloud_db_url, settings.keys)
+        self.work = StackWork(self.pool, self.queue, updater, self.intake, self.registry, tuning)
+        register_tasks(self.queue, self.work, tuning.recovery_every_seconds)
+        self._opened = False
+
+    async def open(self) -> None:
+        """Start the pool. It connects in the background, so the service starts while the Cloud DB is down."""
+        if self._opened:
+            return
+        await self.pool.open(wait=False)
+        await self.queue.open_async(pool=self.pool)
+        self._opened = True
+
+    async def close(self) -> None:
+        if not self._opened:
+            return
+        await self.queue.close_async()
+        await self.pool.close()
+        self._opened = False
+
+    async def healthy(self, timeout: float = 3.0) -> bool:
+        """Whether the Cloud DB answers a query within `timeout` seconds.
+
+        A connection of its own rather than one from the pool: a refused connection fails at once, and a
+        pool busy with updates does not make a healthy Cloud DB look down.
+        """
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                await psycopg.AsyncConnection.connect(
+                    self.settings.cloud_db_url,
+                    connect_timeout=max(1, int(timeout)),
+                    application_name=f"{self.name} healthz",
+                ) as conn,
+            ):
+                await conn.execute("SELECT 1")
+            return True
+        except Exception as e:  # any failure means "not healthy"; the reason goes to the log only
+            log.warning("health check: the Cloud DB does not answer (%s)", type(e).__name__)
+            return False
+
+    async def run_workers(self) -> None:
+        """Run the stack and maintenance workers until cancelled; cancelling stops them gracefully.
+
+        On cancellation procrastinate stops fetching, waits up to the shutdown grace period for running
+        jobs, then cancels them (a cancelled update releases its requests), and unregisters the worker.
+        """
+        tuning = self.settings.tuning
+        common: dict[str, Any] = {
+            "install_signal_handlers": False,
+            "update_heartbeat_interval": tuning.heartbeat_seconds,
+            "stalled_worker_timeout": tuning.stalled_seconds,
+            "shutdown_graceful_timeout": tuning.shutdown_grace_seconds,
+            "fetch_job_polling_interval": tuning.poll_seconds,
+            "abort_job_polling_interval": max(tuning.poll_seconds, 1.0),
+        }
+        workers = [
+            asyncio.create_task(
+                self._keep_running(
+                    {
+                        **common,
+                        "name": f"{self.name}-stacks",
+                        "queues": [STACK_QUEUE],
+                        "concurrency": tuning.concurrency,
+                    }
+                )
+            ),
+            asyncio.create_task(
+                self._keep_running({**common, "name": f"{self.name}-maintenance", "queues": [MAINTENANCE_QUEUE]})
+            ),
+        ]
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            # gather() has cancelled every worker, once (a second cancel would cut a worker's graceful
+            # stop short), but gives up as soon as the first has stopped; the other may still be
+            # finishing an update, and returning now would let the process exit under it.
+            await asyncio.wait(workers)
+            raise
+
+    async def _keep_running(self, options: dict[str, Any]) -> None:
+        # A worker stops by itself when one of its side tasks fails (the Cloud DB went away under its
+        # heartbeat); start it again rather than leaving the process up with nobody claiming work.
+        while True:
+            try:
+                await self.queue.run_worker_async(**options)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("worker %s stopped: %s; restarting", options["name"], type(e).__name__, exc_info=e)
+            else:
+                log.warning("worker %s stopped; restarting", options["name"])
+            await asyncio.sleep(WORKER_RESTART_SECONDS)

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS railzway_request_events;
+DROP TABLE IF EXISTS railzway_requests;

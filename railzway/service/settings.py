@@ -1,0 +1,157 @@
+"""The service's configuration, read once from the environment and checked before anything starts.
+
+The contract names (`RAILZWAY_CLOUD_DB_URL`, `RAILZWAY_CREDENTIALS_KEYS`, `RAILZWAY_API_TOKENS`,
+`RAILZWAY_REGISTRY_DIR`, and Pulumi's own `PULUMI_BACKEND_URL` / `PULUMI_CONFIG_PASSPHRASE`) are fixed; the
+`RAILZWAY_SERVICE_*` knobs tune the queue and default to production values. Every error names the variable
+and never echoes a value, since most of these values are secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
+from railzway.stacks import ENVIRONMENT_ENV, STACK_ENV
+
+CLOUD_DB_URL_ENV = "RAILZWAY_CLOUD_DB_URL"
+API_TOKENS_ENV = "RAILZWAY_API_TOKENS"
+REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
+RUNNER_ENV = "RAILZWAY_RUNNER"
+PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - a variable name
+PULUMI_ACCESS_TOKEN_ENV = "PULUMI_ACCESS_TOKEN"  # noqa: S105 - a variable name
+# Other secrets the process may hold in its environment (the engine and libpq read them themselves).
+SECRET_ENV = (PASSPHRASE_ENV, PULUMI_ACCESS_TOKEN_ENV, "PGPASSWORD", "NOMAD_TOKEN")
+
+# A bearer token shorter than this is guessable; `openssl rand -hex 32` gives 64 characters.
+MIN_TOKEN_LENGTH = 16
+
+
+class SettingsError(ValueError):
+    """The environment does not configure a working service; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the queue behaves. Production defaults; tests shorten the clocks to keep runs fast."""
+
+    concurrency: int = 4
+    """How many stacks one `serve` process updates at the same time (different stacks only)."""
+    max_attempts: int = 5
+    """Attempts per request before it is failed; a transient failure or a dead worker costs one."""
+    retry_base_seconds: float = 5.0
+    """Backoff after the n-th failed attempt: base * 2**(n-1), at most `retry_max_seconds`."""
+    retry_max_seconds: float = 300.0
+    heartbeat_seconds: float = 10.0
+    """How often a worker tells the Cloud DB it is alive."""
+    stalled_seconds: float = 30.0
+    """A worker silent this long is dead: its running update is released and queued again."""
+    recovery_every_seconds: int = 10
+    """How often the stalled-job recovery runs (a divisor of 60)."""
+    shutdown_grace_seconds: float = 25.0
+    """On SIGTERM, how long running updates may finish before they are released to other workers."""
+    poll_seconds: float = 2.0
+    """Fallback polling interval of the worker (LISTEN/NOTIFY wakes it at once otherwise)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    cloud_db_url: str = field(repr=False)
+    keys: KeyRing = field(repr=False)
+    api_tokens: tuple[str, ...] = field(repr=False)
+    registry_dir: Path = Path("tenants")
+    runner: str | None = None
+    """`RAILZWAY_RUNNER`: a test runner (`module:factory` or `path.py:factory`); None is the real one."""
+    tuning: Tuning = field(default_factory=Tuning)
+    stack_env: Mapping[str, str] = field(default_factory=dict)
+    """`RAILZWAY_STACK` / `RAILZWAY_ENVIRONMENT`: which stack holds a tenant (`railzway.stacks.stack_for_tenant`)."""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Every configured secret value, so the log formatter can scrub them should one ever reach a log line."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        url = _required(environ, CLOUD_DB_URL_ENV, "the Cloud DB's libpq URL, e.g. postgresql://user:pw@host/clouddb")
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise SettingsError(f"{CLOUD_DB_URL_ENV} must be a postgresql://user:password@host:port/database URL")
+        try:
+            keys = parse_keys(_required(environ, KEYS_ENV, "comma-separated base64 AES-256 keys"))
+        except CredentialsKeyError as e:
+            raise SettingsError(str(e)) from None
+        raw_tokens = _required(environ, API_TOKENS_ENV, "comma-separated bearer tokens the control plane sends")
+        tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
+        if not tokens:
+            raise SettingsError(f"{API_TOKENS_ENV} holds no token")
+        for position, token in enumerate(tokens, start=1):
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise SettingsError(
+                    f"{API_TOKENS_ENV}: token #{position} is shorter than {MIN_TOKEN_LENGTH} characters "
+                    "(make one with `openssl rand -hex 32`)"
+                )
+        registry_dir = Path(environ.get(REGISTRY_DIR_ENV) or "tenants")
+        if not registry_dir.is_dir():
+            raise SettingsError(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
+        secrets = [*tokens, *(k.strip() for k in environ[KEYS_ENV].split(",") if k.strip())]
+        if parts.password:
+            secrets.append(unquote(parts.password))
+        for name in SECRET_ENV:
+            if environ.get(name):
+                secrets.append(environ[name])
+        return cls(
+            cloud_db_url=url,
+            keys=keys,
+            api_tokens=tokens,
+            registry_dir=registry_dir,
+            runner=environ.get(RUNNER_ENV) or None,
+            tuning=_tuning(environ),
+            stack_env={name: environ[name] for name in (STACK_ENV, ENVIRONMENT_ENV) if environ.get(name)},
+            secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
+        )
+
+
+_TUNING_ENV: dict[str, tuple[str, type]] = {
+    "concurrency": ("RAILZWAY_SERVICE_CONCURRENCY", int),
+    "max_attempts": ("RAILZWAY_SERVICE_MAX_ATTEMPTS", int),
+    "retry_base_seconds": ("RAILZWAY_SERVICE_RETRY_BASE_SECONDS", float),
+    "retry_max_seconds": ("RAILZWAY_SERVICE_RETRY_MAX_SECONDS", float),
+    "heartbeat_seconds": ("RAILZWAY_SERVICE_HEARTBEAT_SECONDS", float),
+    "stalled_seconds": ("RAILZWAY_SERVICE_STALLED_SECONDS", float),
+    "recovery_every_seconds": ("RAILZWAY_SERVICE_RECOVERY_SECONDS", int),
+    "shutdown_grace_seconds": ("RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS", float),
+    "poll_seconds": ("RAILZWAY_SERVICE_POLL_SECONDS", float),
+}
+TUNING_VARIABLES = tuple(name for name, _ in _TUNING_ENV.values())
+
+
+def _tuning(environ: Mapping[str, str]) -> Tuning:
+    values: dict[str, float | int] = {}
+    for attribute, (name, kind) in _TUNING_ENV.items():
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+        if value <= 0:
+            raise SettingsError(f"{name} must be positive, got {raw!r}")
+        values[attribute] = value
+    tuning = Tuning(**values)  # type: ignore[arg-type]
+    if 60 % tuning.recovery_every_seconds:
+        raise SettingsError(f"RAILZWAY_SERVICE_RECOVERY_SECONDS must divide 60, got {tuning.recovery_every_seconds}")
+    if tuning.stalled_seconds <= tuning.heartbeat_seconds:
+        raise SettingsError(
+            "RAILZWAY_SERVICE_STALLED_SECONDS must be longer than RAILZWAY_SERVICE_HEARTBEAT_SECONDS, "
+            "or live workers would be taken for dead"
+        )
+    return tuning
+
+
+def _required(environ: Mapping[str, str], name: str, what: str) -> str:
+    value = environ.get(name)
+    if not value or not value.strip():
+        raise SettingsError(f"{name} is not set: {what}")
+    return value.strip()
