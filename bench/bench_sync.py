@@ -5,8 +5,9 @@ Starts its own throwaway PostgreSQL (railzway.localpg), migrates a Cloud DB, and
   - a plain COPY of the very rows that sync wrote into a same-shaped table (LIKE instances INCLUDING ALL),
     in text format (COPY's default) and, since the sync's own COPY is binary, in binary format too;
   - a no-op sync of the same outputs (reads and compares, writes nothing).
-Each is repeated; ratios use the fastest run of each (the one least disturbed by other processes on a
-shared machine), medians are printed beside them. The issue asks sync <= 3x COPY, no-op < sync.
+Each is repeated; the ratios are the median of each round's ratio (the two runs of a round are seconds
+apart, so load from other processes on a shared machine hits both alike). The issue asks sync <= 3x COPY
+and a no-op sync faster than a sync.
 
     python bench/bench_sync.py [--tenants 10000] [--rounds 3]
 """
@@ -80,7 +81,7 @@ def timed_copy(conn: psycopg.Connection, rows: list[tuple[Any, ...]], binary: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     outputs = fleet(args.tenants)
     keys = clouddb.parse_keys(clouddb.generate_key())
@@ -101,17 +102,21 @@ def main() -> None:
             seconds, summary = timed_sync(conn, outputs, keys)
             assert summary.unchanged == args.tenants, summary
             noops.append(seconds)
-    sync_s, copy_s, binary_s, noop_s = (min(x) for x in (syncs, copies, binary_copies, noops))
-    sync_m, copy_m, binary_m, noop_m = (statistics.median(x) for x in (syncs, copies, binary_copies, noops))
-    print(f"tenants: {args.tenants}, rounds: {args.rounds} (fastest run; median in brackets)")
-    print(f"plain COPY of the same rows: {copy_s * 1000:5.0f} ms [{copy_m * 1000:.0f}]")
-    print(f"  same, FORMAT BINARY:       {binary_s * 1000:5.0f} ms [{binary_m * 1000:.0f}]")
-    print(f"sync, all new:               {sync_s * 1000:5.0f} ms [{sync_m * 1000:.0f}]  "
-          f"= {sync_s / copy_s:.2f}x COPY [{sync_m / copy_m:.2f}x] (limit 3x), "
-          f"{sync_s / binary_s:.2f}x binary COPY [{sync_m / binary_m:.2f}x]")
-    print(f"no-op sync:                  {noop_s * 1000:5.0f} ms [{noop_m * 1000:.0f}]  "
-          f"= {noop_s / copy_s:.2f}x COPY, {noop_s / sync_s:.2f}x sync [{noop_m / sync_m:.2f}x]")
-    if sync_s / copy_s > 3 or noop_s >= sync_s:
+    def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+        # Each round's pair ran seconds apart, so a burst of load on a shared machine hits both alike.
+        return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
+
+    sync_m, copy_m, binary_m, noop_m = (statistics.median(x) * 1000 for x in (syncs, copies, binary_copies, noops))
+    sync_ratio = median_ratio(syncs, copies)
+    noop_ratio = median_ratio(noops, syncs)
+    print(f"tenants: {args.tenants}, rounds: {args.rounds}; medians of the times and of each round's ratios")
+    print(f"plain COPY of the same rows:       {copy_m:5.0f} ms")
+    print(f"  the same COPY in binary format:  {binary_m:5.0f} ms")
+    print(f"sync, all new:                     {sync_m:5.0f} ms  = {sync_ratio:.2f}x plain COPY (limit 3x), "
+          f"{median_ratio(syncs, binary_copies):.2f}x binary COPY")
+    print(f"no-op sync:                        {noop_m:5.0f} ms  = {median_ratio(noops, copies):.2f}x plain COPY, "
+          f"{noop_ratio:.2f}x sync")
+    if sync_ratio > 3 or noop_ratio >= 1:
         print("FAIL: sync must take at most 3x the COPY, and a no-op sync less than a sync", file=sys.stderr)
         sys.exit(1)
 

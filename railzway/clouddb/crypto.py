@@ -6,8 +6,10 @@ value records which key wrote it (the key id, a one-way fingerprint of the key t
 
 The org id is the associated data: a ciphertext copied into another org's row fails to decrypt instead of
 handing one tenant's password to another. A fresh random nonce per write means the same password never
-encrypts to the same text, so "has the password changed?" is answered by an HMAC of the password under a
-key derived from the encryption key (the fingerprint), never by keeping or comparing the password itself.
+encrypts to the same text, so "has the password changed?" is answered by a keyed hash of the org id and
+password (the fingerprint: BLAKE2b in its keyed MAC mode, RFC 7693, under a key derived from the encryption
+key with HKDF), never by keeping or comparing the password itself. BLAKE2b rather than HMAC-SHA256 only
+because it is one C call per row, which a sync of 10,000 tenants notices.
 
 Nothing here prints, logs or puts a key or a password into an exception message or a repr.
 """
@@ -35,6 +37,7 @@ NONCE_BYTES = 12
 _TAG_BYTES = 16
 _KEY_ID_LABEL = b"railzway-cloud credentials key id v1\x00"
 _FINGERPRINT_INFO = b"railzway-cloud db_password fingerprint v1"
+_FINGERPRINT_PERSON = b"railzway-fp-v1"
 
 
 class CredentialsKeyError(ValueError):
@@ -65,17 +68,16 @@ class Sealed(NamedTuple):
 
 @dataclass(frozen=True)
 class Key:
-    """One AES-256 key, its id, and the HMAC key derived from it for fingerprints."""
+    """One AES-256 key, its id, and the MAC key derived from it for fingerprints."""
 
     key_id: str
     _aead: AESGCM = field(repr=False, compare=False)
-    # HMAC-SHA256 already keyed: each fingerprint copies it (twice as fast as keying it per call).
-    _mac: hmac.HMAC = field(repr=False, compare=False)
+    _mac_key: bytes = field(repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, key: bytes) -> Key:
         mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_FINGERPRINT_INFO).derive(key)
-        return cls(key_id_of(key), AESGCM(key), hmac.new(mac_key, digestmod=hashlib.sha256))
+        return cls(key_id_of(key), AESGCM(key), mac_key)
 
     def encrypt(self, org_id: int, password: str) -> str:
         return self.seal(org_id, password).ciphertext
@@ -94,9 +96,7 @@ class Key:
             ) from None
 
     def fingerprint(self, org_id: int, password: str) -> str:
-        mac = self._mac.copy()
-        mac.update(_associated_data(org_id) + b"\x00" + password.encode())
-        return mac.hexdigest()
+        return _fingerprint(self._mac_key, _associated_data(org_id), password.encode())
 
     def seal(self, org_id: int, password: str) -> Sealed:
         return self.seal_many([(org_id, password)])[0]
@@ -105,14 +105,13 @@ class Key:
         """Seal (org id, password) pairs: a sync seals thousands, so the nonces come from one urandom call
         (each 12-byte slice is used once) and the loop does nothing twice."""
         nonces = os.urandom(NONCE_BYTES * len(items))
-        encrypt, mac, b64, key_id = self._aead.encrypt, self._mac, base64.b64encode, self.key_id
+        encrypt, mac_key, b64, key_id = self._aead.encrypt, self._mac_key, base64.b64encode, self.key_id
         sealed: list[Sealed] = []
         for i, (org_id, password) in enumerate(items):
             associated, plain = _associated_data(org_id), password.encode()
             nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
-            fingerprint = mac.copy()
-            fingerprint.update(associated + b"\x00" + plain)
-            sealed.append(Sealed(b64(nonce + encrypt(nonce, plain, associated)).decode(), key_id, fingerprint.hexdigest()))
+            ciphertext = b64(nonce + encrypt(nonce, plain, associated)).decode()
+            sealed.append(Sealed(ciphertext, key_id, _fingerprint(mac_key, associated, plain)))
         return sealed
 
 
@@ -196,6 +195,10 @@ def load_keys(environ: Mapping[str, str] = os.environ) -> KeyRing:
             "(the first encrypts, all decrypt; make one with `openssl rand -base64 32`)"
         )
     return parse_keys(value)
+
+
+def _fingerprint(mac_key: bytes, associated: bytes, plain: bytes) -> str:
+    return hashlib.blake2b(associated + b"\x00" + plain, key=mac_key, digest_size=32, person=_FINGERPRINT_PERSON).hexdigest()
 
 
 def _associated_data(org_id: int) -> bytes:

@@ -142,10 +142,7 @@ def sync_tenants(
                 report("checking", done, total)
         unchanged = total - len(changed)
         sealed = keys.seal_many([(tenant.org_id, tenant.db_password) for tenant, _ in changed])
-        writes = [
-            (tenant.org_id, *desired, seal.ciphertext, seal.key_id, seal.fingerprint, stack)
-            for (tenant, desired), seal in zip(changed, sealed, strict=True)
-        ]
+        writes = [(tenant.org_id, *desired, *seal, stack) for (tenant, desired), seal in zip(changed, sealed, strict=True)]
         inserted = updated = 0
         if writes:
             report("writing", 0, len(writes))
