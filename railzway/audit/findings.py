@@ -5,8 +5,8 @@ gives the same findings. Each finding names the org, the object, what is wrong a
 
 Two severities. A *finding* is a security or data problem (someone else can reach a tenant's data, a
 tenant has powers beyond its database, data we hold is no longer managed): the audit exits 1. A
-*warning* is configuration drift that `pulumi up` repairs (limits, connection switches): the audit exits
-0 unless `--strict`.
+*warning* is configuration drift, most of which `pulumi up` repairs (limits, connection switches): the
+audit exits 0 unless `--strict`.
 """
 
 from __future__ import annotations
