@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import typer
 
 from railzway.cli.common import CommandError, console_err
@@ -12,6 +13,7 @@ from railzway.clouddb import (
     RekeyError,
     cloud_db_url,
     connect,
+    database_error,
     load_keys,
     rekey,
 )
@@ -27,6 +29,8 @@ def rekey_command() -> None:
         raise CommandError(str(e), 2) from None
     except MigrationError as e:
         raise CommandError(str(e), 1) from None
+    except psycopg.Error as e:
+        raise CommandError(f"the Cloud DB refused the rekey: {database_error(e)}; nothing was written", 1) from None
     except RekeyError as e:
         for problem in e.problems:
             console_err(problem)

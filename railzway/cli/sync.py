@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -23,6 +24,7 @@ from railzway.clouddb import (
     OutputsError,
     cloud_db_url,
     connect,
+    database_error,
     load_keys,
     parse_json,
     parse_outputs,
@@ -67,6 +69,8 @@ def sync(
         raise CommandError(str(e), 2) from None
     except MigrationError as e:
         raise CommandError(str(e), 1) from None
+    except psycopg.Error as e:
+        raise CommandError(f"the Cloud DB refused the sync: {database_error(e)}; nothing was written", 1) from None
     print(summary.text())
 
 

@@ -11,7 +11,7 @@ prints them) and writes rows. Every function takes its psycopg connection as an 
     credentials(conn, keys) -> {org_id: Credentials(user, password, db_name)}
 """
 
-from railzway.clouddb.connect import URL_ENV, CloudDBUnavailable, cloud_db_url, connect
+from railzway.clouddb.connect import URL_ENV, CloudDBUnavailable, cloud_db_url, connect, database_error
 from railzway.clouddb.crypto import (
     KEYS_ENV,
     CredentialsKeyError,
@@ -64,6 +64,7 @@ __all__ = [
     "cloud_db_url",
     "connect",
     "credentials",
+    "database_error",
     "force",
     "generate_key",
     "instance_state",

@@ -35,3 +35,9 @@ def connect(url: str, application_name: str = "railzway") -> psycopg.Connection:
     except (psycopg.Error, ValueError):
         # A parse error quotes the offending part of the URL, which may be the password: say only where.
         raise CloudDBUnavailable(f"{URL_ENV} is not a valid libpq connection URL") from None
+
+
+def database_error(error: psycopg.Error) -> str:
+    """A server error in one line without its DETAIL, which can quote a whole row (ciphertexts included)."""
+    primary = error.diag.message_primary or type(error).__name__
+    return f"{primary} (SQLSTATE {error.sqlstate})" if error.sqlstate else primary

@@ -126,6 +126,23 @@ def test_malformed_outputs_change_nothing_and_name_org_and_field(
     assert dump(conn) == before
 
 
+def test_a_server_error_during_the_upsert_changes_nothing_and_quotes_no_row(
+    run_cli: CliRunner, conn: psycopg.Connection, keys: KeyRing
+) -> None:
+    clouddb.sync(conn, outputs(tenant(1001)), keys)
+    # A constraint the sync does not know about fails its upsert on the server, after the COPY; PostgreSQL's
+    # DETAIL for it quotes the whole failing row, ciphertext included, so the command must not print it.
+    conn.execute("ALTER TABLE instances ADD CONSTRAINT no_growth CHECK (tier <> 'growth')")
+    before = dump(conn)
+    result = run_cli("sync", "--outputs", "-", input=json.dumps(outputs(tenant(1001), tenant(1002, tier="growth"))))
+    assert_clean_failure(
+        result, 1, 'the Cloud DB refused the sync: new row for relation "instances" violates check constraint '
+        '"no_growth" (SQLSTATE 23514); nothing was written'
+    )
+    assert "Failing row" not in result.stderr
+    assert dump(conn) == before
+
+
 def test_sync_without_the_keys_variable_exits_2(run_cli: CliRunner) -> None:
     result = run_cli("sync", "--outputs", "-", input="{}", env={"RAILZWAY_CREDENTIALS_KEYS": None})
     assert_clean_failure(result, 2, "RAILZWAY_CREDENTIALS_KEYS is not set")
