@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from railzway import naming
+from railzway import naming, rules
 from railzway.audit.catalogue import PRIVILEGE_COLUMNS, DatabaseRow, Membership, RoleRow, Snapshot
 from railzway.audit.expected import ExpectedTenant
 
@@ -147,20 +147,25 @@ def _database_findings(tenant: ExpectedTenant, database: DatabaseRow | None) -> 
         yield Finding(WARNING, "database-encoding", tenant.org_id, subject,
                       f"encoding is {database.encoding}, not {EXPECTED_ENCODING}",
                       "an encoding cannot be changed in place: dump, recreate from template0 as UTF8, restore")
-    if tenant.terminated and database.allow_connections:
-        yield Finding(WARNING, "terminated-database-connections", tenant.org_id, subject,
-                      "still accepts connections although the tenant is terminated",
-                      f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS false; or {_PULUMI_UP}")
-    if not tenant.terminated and not database.allow_connections:
+    # A terminated tenant's database stays reachable by the admin (ALLOW_CONNECTIONS true, so the provider can
+    # manage its grant) and refuses everyone else through CONNECTION LIMIT 0: see rules.database_connection_limit.
+    if tenant.terminated:
+        if database.allow_connections and database.connection_limit != 0:
+            yield Finding(WARNING, "terminated-database-connections", tenant.org_id, subject,
+                          f"still accepts connections (limit {_limit(database.connection_limit)}) although the "
+                          "tenant is terminated",
+                          f"ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT 0; or {_PULUMI_UP}")
+        return
+    if not database.allow_connections:
         yield Finding(WARNING, "database-refuses-connections", tenant.org_id, subject,
                       f"does not accept connections although the tenant is {tenant.status}",
                       f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS true; or {_PULUMI_UP}")
-    if database.connection_limit != tenant.tier.connection_limit:
+    wanted_limit = rules.database_connection_limit(tenant.status, tenant.tier.connection_limit)
+    if database.connection_limit != wanted_limit:
         yield Finding(WARNING, "database-connection-limit", tenant.org_id, subject,
                       f"connection limit is {_limit(database.connection_limit)}; tier {tenant.tier_name} "
-                      f"sets {tenant.tier.connection_limit}",
-                      f"{_PULUMI_UP}; or ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT "
-                      f"{tenant.tier.connection_limit}")
+                      f"sets {wanted_limit}",
+                      f"{_PULUMI_UP}; or ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT {wanted_limit}")
 
 
 def _connect_findings(

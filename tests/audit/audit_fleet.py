@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from railzway import naming
+from railzway import naming, rules
 from railzway.localpg import LocalPostgres
 
 TIERS_YAML = """\
@@ -131,7 +131,8 @@ def provision(conn: psycopg.Connection, tenant: TenantSpec, password: str) -> No
     conn.execute(
         sql.SQL(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' CONNECTION LIMIT {} ALLOW_CONNECTIONS {}"
-        ).format(database, role, sql.Literal(limit), sql.SQL("false" if terminated else "true"))
+        # A terminated tenant's database: reachable by the admin only (see rules.database_connection_limit).
+        ).format(database, role, sql.Literal(rules.database_connection_limit(tenant.status, limit)), sql.SQL("true"))
     )
     conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
 

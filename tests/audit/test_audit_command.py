@@ -36,8 +36,8 @@ def test_strict_turns_a_warning_into_exit_1(fleet: Fleet) -> None:
 
 
 def test_a_terminated_tenants_database_accepting_connections_is_a_warning(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_104 ALLOW_CONNECTIONS true"],
-                      ["ALTER DATABASE railzway_org_104 ALLOW_CONNECTIONS false"]):
+    with fleet.broken(["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"],
+                      ["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"]):
         assert warning_codes(fleet, 104) == (0, {"terminated-database-connections"})
 
 
