@@ -1,0 +1,58 @@
+"""The committed stack files: every one is valid for the shipped registry and the shard stacks cover it.
+
+A stack file is what `pulumi preview` in a pull request reads; a typo there would surface only in CI's
+preview, against production. These tests meet it first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from railzway import naming
+from railzway.loader import load_registry
+from railzway.mockrun import run_program
+from railzway.stack_config import endpoint_problems, parse_stack_config
+from tests.conftest import PROJECT, SHIPPED_REGISTRY
+
+STACK_FILES = sorted(PROJECT.glob("Pulumi.*.yaml"))
+SHARD_STACK_FILES = [f for f in STACK_FILES if naming.parse_stack_name(f.name.split(".")[1])]
+
+
+def railzway_config(path: Path) -> dict[str, Any]:
+    config = yaml.safe_load(path.read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("railzway:")}
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_every_stack_file_is_valid_for_the_shipped_registry(path: Path) -> None:
+    config = parse_stack_config(railzway_config(path))
+    assert endpoint_problems(config, load_registry(SHIPPED_REGISTRY)) == []
+
+
+@pytest.mark.parametrize("path", SHARD_STACK_FILES, ids=lambda p: p.name)
+def test_a_shard_stack_file_holds_exactly_the_shard_its_name_says(path: Path) -> None:
+    _, region, shard = naming.parse_stack_name(path.name.split(".")[1]) or ("", "", -1)
+    assert parse_stack_config(railzway_config(path)).shard_set == {(region, shard)}
+
+
+def test_the_shard_stacks_cover_every_shard_of_the_registry() -> None:
+    registry = load_registry(SHIPPED_REGISTRY)
+    covered = {
+        (region, shard)
+        for f in SHARD_STACK_FILES
+        for (_, region, shard) in [naming.parse_stack_name(f.name.split(".")[1])]
+    }
+    assert covered == set(registry.shard_sizes())
+
+
+@pytest.mark.parametrize("path", SHARD_STACK_FILES, ids=lambda p: p.name)
+def test_a_shard_stacks_program_declares_only_its_tenants(path: Path) -> None:
+    run = run_program(SHIPPED_REGISTRY, railzway_config(path), stack=path.name.split(".")[1])
+    _, region, shard = naming.parse_stack_name(path.name.split(".")[1]) or ("", "", -1)
+    registry = load_registry(SHIPPED_REGISTRY)
+    expected = {str(t.org_id) for t in registry.in_shards({(region, shard)})}
+    assert set(run.outputs["tenants"]) == expected
