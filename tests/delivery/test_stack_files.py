@@ -19,7 +19,15 @@ from railzway.stack_config import endpoint_problems, parse_stack_config
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 
 STACK_FILES = sorted(PROJECT.glob("Pulumi.*.yaml"))
-SHARD_STACK_FILES = [f for f in STACK_FILES if naming.parse_stack_name(f.name.split(".")[1])]
+
+
+def shard_of(path: Path) -> tuple[str, int] | None:
+    """(region, shard) of a shard stack's file, from its name (`Pulumi.prod-eu-west-01.yaml`)."""
+    parsed = naming.parse_stack_name(path.name.split(".")[1])
+    return None if parsed is None else (parsed[1], parsed[2])
+
+
+SHARD_STACK_FILES = [f for f in STACK_FILES if shard_of(f)]
 
 
 def railzway_config(path: Path) -> dict[str, Any]:
@@ -35,8 +43,7 @@ def test_every_stack_file_is_valid_for_the_shipped_registry(path: Path) -> None:
 
 @pytest.mark.parametrize("path", SHARD_STACK_FILES, ids=lambda p: p.name)
 def test_a_shard_stack_file_holds_exactly_the_shard_its_name_says(path: Path) -> None:
-    _, region, shard = naming.parse_stack_name(path.name.split(".")[1]) or ("", "", -1)
-    assert parse_stack_config(railzway_config(path)).shard_set == {(region, shard)}
+    assert parse_stack_config(railzway_config(path)).shard_set == {shard_of(path)}
 
 
 def test_the_shard_stacks_cover_every_shard_of_the_registry() -> None:
@@ -52,7 +59,7 @@ def test_the_shard_stacks_cover_every_shard_of_the_registry() -> None:
 @pytest.mark.parametrize("path", SHARD_STACK_FILES, ids=lambda p: p.name)
 def test_a_shard_stacks_program_declares_only_its_tenants(path: Path) -> None:
     run = run_program(SHIPPED_REGISTRY, railzway_config(path), stack=path.name.split(".")[1])
-    _, region, shard = naming.parse_stack_name(path.name.split(".")[1]) or ("", "", -1)
-    registry = load_registry(SHIPPED_REGISTRY)
-    expected = {str(t.org_id) for t in registry.in_shards({(region, shard)})}
+    shard = shard_of(path)
+    assert shard is not None
+    expected = {str(t.org_id) for t in load_registry(SHIPPED_REGISTRY).in_shards({shard})}
     assert set(run.outputs["tenants"]) == expected
