@@ -48,11 +48,7 @@ def test_a_shard_stack_file_holds_exactly_the_shard_its_name_says(path: Path) ->
 
 def test_the_shard_stacks_cover_every_shard_of_the_registry() -> None:
     registry = load_registry(SHIPPED_REGISTRY)
-    covered = {
-        (region, shard)
-        for f in SHARD_STACK_FILES
-        for (_, region, shard) in [naming.parse_stack_name(f.name.split(".")[1])]
-    }
+    covered = {shard_of(f) for f in SHARD_STACK_FILES}
     assert covered == set(registry.shard_sizes())
 
 
