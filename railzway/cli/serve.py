@@ -30,6 +30,8 @@ def serve(
     logs.configure(settings.secrets)
     try:
         asyncio.run(run(settings, host, port))
+    except SettingsError as e:
+        raise CommandError(str(e), 2) from None
     except ServeError as e:
         raise CommandError(str(e), 1) from None
 

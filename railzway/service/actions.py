@@ -121,17 +121,18 @@ def plan(
     `registry` supplies the catalogues (its tenants are not read); `new_shard(region)` places a new
     tenant and is only called for one.
     """
-    if action is Action.deploy:
-        assert isinstance(body, DeployBody)
-        return _deploy(org_id, current, body, registry, new_shard)
-    if current is None:
-        raise Rejected(404, "org_id", f"no organization {org_id} in the registry")
-    if current.status == "terminated" and action is not Action.terminate:
+    if current is not None and current.status == "terminated" and action is not Action.terminate:
+        # Its data is kept, but it is gone as a customer: coming back is a new organization.
         raise Rejected(
             409,
             "org_id",
             f"organization {org_id} is terminated; a terminated organization is not changed again",
         )
+    if action is Action.deploy:
+        assert isinstance(body, DeployBody)
+        return _deploy(org_id, current, body, registry, new_shard)
+    if current is None:
+        raise Rejected(404, "org_id", f"no organization {org_id} in the registry")
     data: dict[str, Any]
     if action is Action.stop:
         data = {"status": "stopped"}

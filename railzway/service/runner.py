@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 
 from railzway.clouddb import CloudDBUnavailable, KeyRing, OutputsError, SchemaOutOfDate, SyncSummary, connect, sync
-from railzway.service.settings import RUNNER_ENV, Settings
+from railzway.service.settings import RUNNER_ENV, Settings, SettingsError
 from railzway.stacks import (
     AutomationStacks,
     PulumiUnavailable,
@@ -192,21 +192,24 @@ def runner_factory(settings: Settings) -> RunnerFactory:
 
 
 def load_reference(reference: str) -> Callable[..., Any]:
-    """The callable `module:name` or `/path/to/file.py:name` refers to."""
+    """The callable `module:name` or `/path/to/file.py:name` refers to; SettingsError when there is none."""
     target, sep, name = reference.rpartition(":")
     if not sep or not target or not name.isidentifier():
-        raise ValueError(f"{RUNNER_ENV} must be 'package.module:factory' or '/path/to/file.py:factory'")
+        raise SettingsError(f"{RUNNER_ENV} must be 'package.module:factory' or '/path/to/file.py:factory'")
     if target.endswith(".py"):
         path = Path(target).resolve()
         spec = importlib.util.spec_from_file_location(f"railzway_test_runner_{path.stem}", path)
         if spec is None or spec.loader is None or not path.is_file():
-            raise ValueError(f"{RUNNER_ENV}: no Python file {path}")
+            raise SettingsError(f"{RUNNER_ENV}: no Python file {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses (and pickling) look a class's module up there
         spec.loader.exec_module(module)
     else:
-        module = importlib.import_module(target)
+        try:
+            module = importlib.import_module(target)
+        except ImportError:
+            raise SettingsError(f"{RUNNER_ENV}: no module {target}") from None
     found = getattr(module, name, None)
     if not callable(found):
-        raise ValueError(f"{RUNNER_ENV}: {target} has no callable {name!r}")
+        raise SettingsError(f"{RUNNER_ENV}: {target} has no callable {name!r}")
     return found

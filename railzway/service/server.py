@@ -35,12 +35,12 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: Settings, host: str, port: int) -> None:
     """Run until SIGTERM/SIGINT; `ServeError` when the address cannot be listened on."""
+    service = Service(settings)
     try:
         # Bound before anything starts, so a taken port fails cleanly with no worker running.
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as e:
         raise ServeError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    service = Service(settings)
     await service.open()
     app = create_app(service, manage_service=False)
     config = uvicorn.Config(

@@ -1,0 +1,141 @@
+"""End to end: a tenant deployed through the HTTP API by the real Pulumi engine, found in the Cloud DB.
+
+`serve` runs as a process with the real runner (no RAILZWAY_RUNNER) against a stack in a `file://`
+backend in a temporary directory, configured to create databases on the session's PostgreSQL (no Nomad).
+The registry starts with the catalogues only, so the stack holds just the tenant the test signs up; its
+org id is in a high range because roles are cluster-wide and other modules share the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from service_helpers import PROJECT, TOKEN, ServeProcess
+
+from railzway import clouddb, naming
+from railzway.clouddb import parse_keys
+from railzway.localpg import LocalPostgres
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("pulumi") is None,
+        reason="needs the pulumi CLI on PATH (the real engine, with the postgresql and random provider plugins)",
+    ),
+]
+
+log = logging.getLogger(__name__)
+ORG = 980_701
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def stack(postgres: LocalPostgres, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A configured, empty stack and a catalogue-only registry; destroyed and removed afterwards."""
+    from pulumi import automation as auto
+
+    registry = tmp_path / "tenants"
+    (registry / "orgs").mkdir(parents=True)
+    for name in ("tiers.yaml", "regions.yaml"):
+        shutil.copy(PROJECT / "tenants" / name, registry / name)
+    (tmp_path / "backend").mkdir()
+    name = f"svc-e2e-{secrets.token_hex(3)}"
+    env = {
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(16),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    drop_tenant(postgres)
+    selected = auto.create_or_select_stack(
+        stack_name=name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
+    )
+    try:
+        config = {"railzway:registryDir": auto.ConfigValue(str(registry))}
+        for region in ("eu-west", "us-east"):
+            prefix = f"railzway:regions.{region}.postgres"
+            config |= {
+                f"{prefix}.host": auto.ConfigValue(postgres.host),
+                f"{prefix}.port": auto.ConfigValue(str(postgres.port)),
+                f"{prefix}.username": auto.ConfigValue(postgres.superuser),
+                f"{prefix}.sslmode": auto.ConfigValue("disable"),
+                f"{prefix}.tenantHost": auto.ConfigValue(postgres.host),
+                f"{prefix}.password": auto.ConfigValue(postgres.password, secret=True),
+            }
+        selected.set_all_config(config, path=True)
+        yield {**env, "RAILZWAY_STACK": name, "RAILZWAY_REGISTRY_DIR": str(registry)}
+    finally:
+        try:
+            selected.destroy(on_output=log.info)
+            selected.workspace.remove_stack(name)
+        finally:
+            (PROJECT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+            drop_tenant(postgres)
+
+
+def drop_tenant(postgres: LocalPostgres) -> None:
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(naming.database_name(ORG)))
+        )
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(ORG))))
+
+
+def test_a_tenant_deployed_through_the_api_is_in_the_cloud_db(
+    env: dict[str, str],
+    fresh_cloud_db: str,
+    stack: dict[str, str],
+    postgres: LocalPostgres,
+    serve_process: Callable[..., ServeProcess],
+) -> None:
+    serve = serve_process({**env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db, **stack}, name="e2e")
+    serve.wait_ready()
+    response = httpx.post(
+        f"{serve.base_url}/v1/orgs/{ORG}/deploy", json={"version": "1.9.0", "tier": "starter"}, headers=AUTH
+    )
+    assert response.status_code == 202, response.text
+    result = wait_final(serve, response.json()["request_id"], timeout=600)
+    assert result["state"] == "succeeded", result["reason"]
+    assert result["summary"]["update"]["create"] > 0
+    assert result["summary"]["sync"]["inserted"] == 1
+
+    with psycopg.connect(fresh_cloud_db) as conn:
+        row = conn.execute(
+            "SELECT db_name, db_user, status, tier, current_version, source_stack FROM instances WHERE org_id = %s",
+            (ORG,),
+        ).fetchone()
+        login = clouddb.credentials(conn, parse_keys(env["RAILZWAY_CREDENTIALS_KEYS"]), [ORG])[ORG]
+    assert row == (
+        naming.database_name(ORG),
+        naming.role_name(ORG),
+        "running",
+        "starter",
+        "1.9.0",
+        stack["RAILZWAY_STACK"],
+    )
+    # The stored password is the real one: the tenant logs in to its own database with it.
+    with psycopg.connect(postgres.url(login.db_name, login.user, login.password)) as tenant:
+        assert tenant.execute("SELECT current_user, current_database()").fetchone() == (login.user, login.db_name)
+
+    shown = httpx.get(f"{serve.base_url}/v1/orgs/{ORG}", headers=AUTH).json()
+    assert shown["synced"]["password_set"] is True
+    assert login.password not in str(shown)
+
+
+def wait_final(serve: ServeProcess, request_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = httpx.get(f"{serve.base_url}/v1/requests/{request_id}", headers=AUTH, timeout=10).json()
+        if shown["state"] in ("succeeded", "failed"):
+            return dict(shown)
+        time.sleep(1)
+    raise AssertionError(f"request {request_id} not final after {timeout} s: {serve.log_path.read_text()[-3000:]}")
