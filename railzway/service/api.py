@@ -8,6 +8,7 @@ cannot be used. A rejected request changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -85,7 +86,9 @@ class RequestBody(BaseModel):
     state: str = Field(description="queued, running, succeeded or failed.")
     attempts: int
     summary: dict[str, Any] = Field(description="What the request changed in the registry, then in the stack.")
-    reason: str | None = Field(description="Why it failed, in a sentence (null unless failed or retrying).")
+    reason: str | None = Field(
+        description="Why it failed, or why it waits to be tried again, in a sentence (null otherwise)."
+    )
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -249,7 +252,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     async def get_org(org_id: str) -> OrgBody:
         """The registry's desired state, the last synced state from the Cloud DB, and the latest requests."""
         org = parse_org_id(org_id)
-        tenant = service.registry.tenant(org)
+        tenant = await asyncio.to_thread(service.registry.tenant, org)
         async with service.pool.connection() as conn:
             synced = await _synced_row(conn, org)
             latest = await store.latest_for_org(conn, org, LATEST_REQUESTS)

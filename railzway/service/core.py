@@ -132,7 +132,13 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.error("worker %s stopped: %s; restarting", options["name"], type(e).__name__, exc_info=e)
+                # Typically the Cloud DB going away; the health check says so too. No traceback every 5 s.
+                log.error(
+                    "worker %s stopped: %s; restarting in %g s",
+                    options["name"],
+                    type(e).__name__,
+                    WORKER_RESTART_SECONDS,
+                )
             else:
                 log.warning("worker %s stopped; restarting", options["name"])
             await asyncio.sleep(WORKER_RESTART_SECONDS)

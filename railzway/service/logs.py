@@ -102,6 +102,7 @@ def configure(secrets: Iterable[str] = (), stream: TextIO | None = None, level: 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # procrastinate logs every fetch and heartbeat at DEBUG and each job at INFO; INFO is the useful level.
-    logging.getLogger("procrastinate").setLevel(max(level, logging.INFO))
+    # procrastinate logs each job's start and end at INFO, the maintenance ticks included (several a
+    # minute); our own lines say what each update did, so only its warnings and errors are kept.
+    logging.getLogger("procrastinate").setLevel(max(level, logging.WARNING))
     return handler

@@ -190,8 +190,9 @@ async def requeue(
     """Put the job's running requests back in the queue, to run again after `delay` (database time)."""
     back = await _update(
         conn,
-        "state = 'queued', not_before = now() + %s",
-        (delay or dt.timedelta(0),),
+        # The note is the reason a caller sees while the request waits to be tried again.
+        "state = 'queued', not_before = now() + %s, reason = %s",
+        (delay or dt.timedelta(0), note),
         "id = ANY(%s) AND state = 'running' AND job_id = %s",
         (list(ids), job_id),
     )

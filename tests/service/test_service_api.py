@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,60 @@ def test_a_terminated_org_is_not_changed_again(
     assert response.json()["field"] == "org_id"
     assert snapshot(registry_dir) == before
     assert [row[1] for row in request_rows(cloud_db)] == ["terminate"]
+
+
+def test_an_invalid_registry_is_503_naming_the_file_and_changes_nothing(
+    client: TestClient, auth: dict[str, str], cloud_db: str, registry_dir: Path
+) -> None:
+    tiers = registry_dir / "tiers.yaml"
+    tiers.write_text(tiers.read_text().replace("connection_limit: 10", "connection_limit: lots"))
+    before = snapshot(registry_dir)
+    response = client.post(f"/v1/orgs/{NEW_ORG}/deploy", json={"version": "1.9.0", "tier": "starter"}, headers=auth)
+    assert response.status_code == 503
+    assert f"{tiers}:" in response.json()["detail"]
+    assert "connection_limit" in response.json()["detail"]
+    assert snapshot(registry_dir) == before
+    assert request_rows(cloud_db) == []
+
+
+@pytest.fixture
+def commit_fails(cloud_db: str) -> Iterator[None]:
+    """A deferred constraint trigger: every request's INSERT succeeds, and its COMMIT then fails."""
+    with psycopg.connect(cloud_db, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the commit fails (test)'; END $$"
+        )
+        conn.execute(
+            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON railzway_requests "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(cloud_db, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER refuse_commit ON railzway_requests")
+            conn.execute("DROP FUNCTION refuse_commit()")
+
+
+@pytest.mark.usefixtures("commit_fails")
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(f"/v1/orgs/{NEW_ORG}/deploy", {"version": "1.9.0", "tier": "starter"}), ("/v1/orgs/1001/stop", None)],
+    ids=["new-tenant", "existing-tenant"],
+)
+def test_when_the_commit_fails_the_tenant_file_is_put_back(
+    client: TestClient, auth: dict[str, str], cloud_db: str, registry_dir: Path, path: str, body: dict[str, str] | None
+) -> None:
+    before = snapshot(registry_dir)
+    response = client.post(path, json=body, headers=auth)
+    assert response.status_code == 503
+    assert (
+        response.json()["detail"] == "the request could not be recorded (the Cloud DB did not answer); nothing changed"
+    )
+    assert snapshot(registry_dir) == before
+    assert request_rows(cloud_db) == []
+    assert job_count(cloud_db) == 0
 
 
 def test_a_body_that_is_not_json_is_422(client: TestClient, auth: dict[str, str]) -> None:

@@ -111,6 +111,9 @@ def test_sigterm_releases_an_update_that_outlasts_the_grace_period(
     assert serve.process.wait(timeout=30) == 0
     assert time.monotonic() - started < 10
     assert state_in_db(url, request_id) == "queued"
+    with psycopg.connect(url) as conn:
+        reason = conn.execute("SELECT reason FROM railzway_requests WHERE id = %s", (request_id,)).fetchone()
+    assert reason == ("released: the service is shutting down",)
 
     after = serve_process(process_env, {DELAY_ENV: "0"}, name="after")
     after.wait_ready()

@@ -170,6 +170,7 @@ async def test_a_transient_failure_is_retried_after_a_backoff(
     finally:
         await service.close()
     assert shown["state"] == "succeeded"
+    assert shown["reason"] is None
     assert shown["attempts"] == 2
     assert [e["state"] for e in shown["events"]] == ["queued", "running", "queued", "running", "succeeded"]
     retry_note = shown["events"][2]["note"]
