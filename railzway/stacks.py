@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ DEFAULT_ENVIRONMENT = "prod"
 Operation = Literal["preview", "up", "refresh"]
 OPERATIONS: tuple[Operation, ...] = ("preview", "up", "refresh")
 OnOutput = Callable[[str], Any]
+_LABEL_RE = re.compile(r"^(?:code|stdout|stderr):\s*")
 
 
 class PulumiUnavailable(RuntimeError):
@@ -160,7 +162,9 @@ def stack_for_tenant(tenant: Tenant, environ: Mapping[str, str] | None = None) -
 def failure_reason(error: BaseException) -> str:
     """One line saying why an engine call failed (the engine's last `error:` line), for tables and logs."""
     text = str(error)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # An Automation API CommandError reads "code: N / stdout: ... / stderr: ...": drop those labels.
+    lines = [_LABEL_RE.sub("", line.strip()) for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if line]
     errors = [line for line in lines if "error:" in line.lower()]
     reason = (errors or lines or [type(error).__name__])[-1]
     return reason if len(reason) <= 300 else reason[:297] + "..."
@@ -210,6 +214,8 @@ class AutomationStacks:
         targets: Sequence[str] = (),
         on_output: OnOutput | None = None,
     ) -> StackResult:
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r} (one of {', '.join(OPERATIONS)})")
         with self._serialized(stack.name):
             selected = self.select(stack)
             target_args: dict[str, Any] = {"target": list(targets), "target_dependents": True} if targets else {}
@@ -221,10 +227,8 @@ class AutomationStacks:
                 up = selected.up(on_output=on_output, **target_args)
                 outputs = {key: value.value for key, value in up.outputs.items()}
                 return StackResult(stack.name, operation, Changes.from_op_map(up.summary.resource_changes), outputs)
-            if operation == "refresh":
-                refresh = selected.refresh(on_output=on_output, **target_args)
-                return StackResult(stack.name, operation, Changes.from_op_map(refresh.summary.resource_changes))
-        raise ValueError(f"unknown operation {operation!r} (one of {', '.join(OPERATIONS)})")
+            refresh = selected.refresh(on_output=on_output, **target_args)
+            return StackResult(stack.name, operation, Changes.from_op_map(refresh.summary.resource_changes))
 
     def outputs(self, stack: StackRef) -> dict[str, Any]:
         selected = self.select(stack)

@@ -123,7 +123,7 @@ def _run_one(
     try:
         result = runner.run(stack, operation, on_output=on_output)
     except Exception as e:  # one stack's failure is reported, never raised: the others must finish
-        log.warning("%s %s failed: %s", operation, stack.name, failure_reason(e))
+        log.info("%s %s failed: %s", operation, stack.name, failure_reason(e))
         outcome = StackOutcome(stack.name, operation, "failed", time.perf_counter() - start, error=failure_reason(e))
     else:
         note: str | None = None
@@ -132,7 +132,7 @@ def _run_one(
             try:
                 note = after_up(result)
             except Exception as e:  # the deploy succeeded; the stack still fails so the sync is re-run
-                log.warning("after up of %s failed: %s", stack.name, failure_reason(e))
+                log.info("after up of %s failed: %s", stack.name, failure_reason(e))
                 error = f"up succeeded, sync failed: {failure_reason(e)}"
         outcome = StackOutcome(
             stack.name,

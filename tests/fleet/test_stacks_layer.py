@@ -67,6 +67,7 @@ def test_a_failure_is_summed_up_by_the_engines_last_error_line() -> None:
         "\n code: 255\n stdout: Updating (prod-eu-west-00)\n\n stderr: error: update failed\nerror: 1 resource failed\n"
     )
     assert failure_reason(RuntimeError(text)) == "error: 1 resource failed"
+    assert failure_reason(RuntimeError("\n code: 255\n stdout: \n stderr: error: conflict\n")) == "error: conflict"
     assert failure_reason(ValueError("")) == "ValueError"
     assert len(failure_reason(RuntimeError("error: " + "x" * 1000))) == 300
 
