@@ -49,9 +49,11 @@ def read_stack_config() -> StackConfig:
         raise pulumi.RunError(f"the stack configuration is invalid:\n{e}") from None
 
 
-def read_registry(directory: Path) -> Registry:
+def read_registry(directory: Path, shards: set[tuple[str, int]] | None) -> Registry:
+    # Only this stack's shards: validating every tenant file in every stack would make a fleet's cost
+    # grow with stacks x tenants (bench/bench_fleet.py); `railzway validate` checks the whole registry.
     try:
-        return load_registry(directory)
+        return load_registry(directory, shards)
     except RegistryError as e:
         raise pulumi.RunError(f"the tenants registry is invalid:\n{e}") from None
 
@@ -91,7 +93,7 @@ GC_THRESHOLDS = (100_000, 50, 100)
 def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     config = read_stack_config()
-    registry = read_registry(PROJECT_DIR / config.registry_dir)
+    registry = read_registry(PROJECT_DIR / config.registry_dir, config.shard_set)
     problems = endpoint_problems(config, registry)
     if problems:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))

@@ -15,8 +15,9 @@ Layout of a registry directory:
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -87,9 +88,18 @@ class _Document:
     lines: dict[tuple[str, ...], int]  # key path -> 1-based line of the key
 
 
-def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, list[Problem]]:
-    """Validate a registry directory: (the registry or None, every problem including warnings)."""
+def check_registry(
+    directory: str | os.PathLike[str], shards: Collection[tuple[str, int]] | None = None
+) -> tuple[Registry | None, list[Problem]]:
+    """Validate a registry directory: (the registry or None, every problem including warnings).
+
+    `shards` (a stack's (region, shard) pairs) limits the tenants to those shards: a tenant file whose
+    `region` and `shard` are plainly elsewhere is only scanned that far, neither validated nor returned.
+    A stack's program needs its own tenants only, and validating every file of a large registry in every
+    stack made a fleet's cost grow with stacks x tenants. A file the scan is unsure of is read in full.
+    """
     root = Path(directory)
+    wanted = None if shards is None else frozenset(shards)
     problems: list[Problem] = []
     if not root.is_dir():
         return None, [Problem(str(root), "no such registry directory")]
@@ -101,6 +111,8 @@ def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, 
     tenants: dict[int, Tenant] = {}
     first_file: dict[int, str] = {}
     for path in _tenant_files(root, problems):
+        if wanted is not None and (placed := _placement(path)) is not None and placed not in wanted:
+            continue
         display = str(path)
         try:
             doc = _read(path)
@@ -120,7 +132,7 @@ def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, 
                     "org_id",
                 )
             )
-        if tenant.org_id in tenants:
+        if tenant.org_id in first_file:
             problems.append(
                 Problem(
                     display,
@@ -130,8 +142,9 @@ def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, 
                 )
             )
             continue
-        tenants[tenant.org_id] = tenant
         first_file[tenant.org_id] = display
+        if wanted is None or (tenant.region, tenant.shard) in wanted:
+            tenants[tenant.org_id] = tenant
 
     if tiers is None or regions is None or any(p.severity == "error" for p in problems):
         return None, problems
@@ -149,9 +162,10 @@ def check_registry(directory: str | os.PathLike[str]) -> tuple[Registry | None, 
     return registry, problems
 
 
-def load_registry(directory: str | os.PathLike[str]) -> Registry:
-    """The registry, or `RegistryError` listing every error. Warnings do not stop it."""
-    registry, problems = check_registry(directory)
+def load_registry(directory: str | os.PathLike[str], shards: Collection[tuple[str, int]] | None = None) -> Registry:
+    """The registry (only the tenants of `shards` when given, see `check_registry`), or `RegistryError`
+    listing every error. Warnings do not stop it."""
+    registry, problems = check_registry(directory, shards)
     if registry is None:
         raise RegistryError([p for p in problems if p.severity == "error"])
     return registry
@@ -213,6 +227,55 @@ def _tenant_files(root: Path, problems: list[Problem]) -> Iterator[Path]:
             problems.append(Problem(str(path), "unexpected entry: tenant files are orgs/<org_id>.yaml"))
             continue
         yield path
+
+
+# A YAML 1.1 int that reads the same in base 10 (no sign, no leading zero: "010" is octal 8 to PyYAML).
+_DECIMAL_RE = re.compile(r"^(?:0|[1-9][0-9]*)$")
+
+
+def _placement(path: Path) -> tuple[str, int] | None:
+    """(region, shard) of a tenant file from its YAML events alone, or None when unsure.
+
+    Sure only for one document holding one mapping whose top-level `region` and `shard` (absent: 0) are
+    plain scalars without tag or anchor, each given once, the shard a plain decimal: the values the full
+    reading gives. Anything else, including every malformed file, is None, so the caller reads the file
+    in full and reports what is wrong.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            return None
+        found: dict[str, list[str]] = {"region": [], "shard": []}
+        documents, depth, key = 0, 0, None
+        for event in yaml.parse(raw.decode("utf-8"), Loader=_Loader):
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    return None
+            elif isinstance(event, yaml.AliasEvent):
+                return None
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if depth == 1 and key in found:
+                    return None
+                depth, key = depth + 1, None
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent) and depth == 1:
+                if key is None:
+                    key = event.value
+                    continue
+                if key in found:
+                    if event.tag is not None or event.anchor is not None or event.style not in (None, ""):
+                        return None
+                    found[key].append(event.value)
+                key = None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    regions, shards = found["region"], found["shard"]
+    if len(regions) != 1 or len(shards) > 1 or (shards and not _DECIMAL_RE.match(shards[0])):
+        return None
+    return regions[0], int(shards[0]) if shards else 0
 
 
 def _load_catalogue(path: Path, model: type[BaseModel], problems: list[Problem]) -> Any:

@@ -14,6 +14,7 @@ from railzway.model import Tenant
 from railzway.stacks import (
     AutomationStacks,
     Changes,
+    TENANT_TYPE,
     PulumiUnavailable,
     StackRef,
     _diy_lock_holders,
@@ -93,3 +94,9 @@ def test_a_diy_backend_lock_file_names_who_holds_the_stack(tmp_path: Path) -> No
 def test_a_file_backend_url_points_at_its_directory() -> None:
     assert _file_backend_root("file:///var/lib/pulumi") == Path("/var/lib/pulumi")
     assert _file_backend_root("file://~/state") == Path.home() / "state"
+
+
+def test_the_targeted_type_is_the_components_own_type_token() -> None:
+    from components import RESOURCE_TYPE
+
+    assert TENANT_TYPE == RESOURCE_TYPE
