@@ -16,6 +16,21 @@ from railzway.localpg import LocalPostgres
 PROJECT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PROJECT / "tenants"
 
+E2E_SKIP_REASON = (
+    "e2e: needs the Pulumi engine: the `pulumi` CLI on PATH and the postgresql, random and nomad plugins "
+    "(see README.md, End-to-end tests)"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test marked `e2e` runs with the real engine, or skips with this one reason."""
+    if shutil.which("pulumi") is not None:
+        return
+    skip = pytest.mark.skip(reason=E2E_SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:

@@ -8,7 +8,6 @@ included, in a `file://` backend in a temporary directory.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from railzway.clouddb import KeyRing
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the pulumi CLI on PATH (the real engine)"),
 ]
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,6 @@ from railzway.model import Registry
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("pulumi") is None,
-        reason="needs the Pulumi CLI on PATH (and the random and postgresql provider plugins it installs)",
-    ),
 ]
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -64,7 +64,6 @@ def test_demo_without_the_pulumi_cli_says_so_up_front_and_completes(demo_dir: Pa
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the pulumi CLI and its provider plugins on PATH")
 def test_demo_with_the_pulumi_cli_deploys_syncs_and_audits_clean(demo_dir: Path) -> None:
     try:
         result = run_demo("up", demo_dir, os.environ["PATH"])

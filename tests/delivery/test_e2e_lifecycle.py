@@ -37,7 +37,6 @@ from tests.conftest import PROJECT, SHIPPED_REGISTRY
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the pulumi CLI and its provider plugins on PATH"),
 ]
 
 log = logging.getLogger(__name__)

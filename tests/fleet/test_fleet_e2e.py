@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +35,6 @@ from railzway.stacks import AutomationStacks, StackRef
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("pulumi") is None,
-        reason="needs the Pulumi CLI on PATH (and the random and postgresql provider plugins it installs)",
-    ),
 ]
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("pulumi") is None,
-        reason="needs the pulumi CLI and its postgresql/nomad/random provider plugins on PATH",
-    ),
 ]
 
 # The working copy's Pulumi.dev.yaml is pointed at the session's server; the committed one stays as it is.

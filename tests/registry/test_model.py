@@ -48,7 +48,7 @@ def test_latest_is_not_a_version(registry: Registry) -> None:
 
 def test_tenants_are_immutable_values(registry: Registry) -> None:
     with pytest.raises(ValidationError):
-        tenant(registry).status = "stopped"  # type: ignore[misc]
+        tenant(registry).status = "stopped"
 
 
 def test_in_shards_selects_a_stacks_tenants_in_org_order(registry: Registry) -> None:

@@ -28,10 +28,6 @@ from railzway.localpg import LocalPostgres
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        shutil.which("pulumi") is None,
-        reason="needs the pulumi CLI on PATH (the real engine, with the postgresql and random provider plugins)",
-    ),
 ]
 
 log = logging.getLogger(__name__)
