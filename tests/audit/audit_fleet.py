@@ -131,7 +131,7 @@ def provision(conn: psycopg.Connection, tenant: TenantSpec, password: str) -> No
     conn.execute(
         sql.SQL(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' CONNECTION LIMIT {} ALLOW_CONNECTIONS {}"
-        # A terminated tenant's database: reachable by the admin only (see rules.database_connection_limit).
+            # A terminated tenant's database: reachable by the admin only (see rules.database_connection_limit).
         ).format(database, role, sql.Literal(rules.database_connection_limit(tenant.status, limit)), sql.SQL("true"))
     )
     conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))

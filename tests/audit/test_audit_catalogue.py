@@ -17,8 +17,9 @@ from railzway.audit.run import AUDIT_APPLICATION, REPORT_APPLICATION
 @pytest.fixture(scope="module")
 def logged(fleet: Fleet) -> Fleet:
     """The fleet's server logging every statement with the client's application name in front."""
-    fleet.sql("ALTER SYSTEM SET log_statement = 'all'", "ALTER SYSTEM SET log_line_prefix = '%a|'",
-              "SELECT pg_reload_conf()")
+    fleet.sql(
+        "ALTER SYSTEM SET log_statement = 'all'", "ALTER SYSTEM SET log_line_prefix = '%a|'", "SELECT pg_reload_conf()"
+    )
     return fleet
 
 
@@ -41,15 +42,19 @@ def test_the_audit_sends_the_same_statements_for_5_and_for_15_tenants(logged: Fl
         outcome = logged.audit()
         large = statements_logged(logged, AUDIT_APPLICATION) - before
     finally:
-        logged.sql(*(f"DROP DATABASE railzway_org_{org_id}" for org_id in range(5001, 5011)),
-                   *(f"DROP ROLE railzway_user_{org_id}" for org_id in range(5001, 5011)))
+        logged.sql(
+            *(f"DROP DATABASE railzway_org_{org_id}" for org_id in range(5001, 5011)),
+            *(f"DROP ROLE railzway_user_{org_id}" for org_id in range(5001, 5011)),
+        )
     assert len([f for f in outcome.json()["findings"] if f["code"] == "orphan-database"]) == 10
     assert small == large == outcome.json()["statements"] == 7
 
 
 def test_the_report_reads_everything_in_one_statement(logged: Fleet) -> None:
     before = statements_logged(logged, REPORT_APPLICATION)
-    assert run_cli("report", "--admin-url", logged.url, "--registry", str(logged.registry), "--format", "json").code == 0
+    assert (
+        run_cli("report", "--admin-url", logged.url, "--registry", str(logged.registry), "--format", "json").code == 0
+    )
     assert statements_logged(logged, REPORT_APPLICATION) - before == 1
 
 
@@ -66,8 +71,10 @@ def test_each_tenant_database_is_reachable_by_its_own_role_only(fleet: Fleet) ->
 
 
 def test_a_database_open_to_public_is_left_out_of_the_connect_matrix(fleet: Fleet) -> None:
-    with fleet.broken(["GRANT CONNECT ON DATABASE railzway_org_101 TO PUBLIC"],
-                      ["REVOKE ALL ON DATABASE railzway_org_101 FROM PUBLIC"]):
+    with fleet.broken(
+        ["GRANT CONNECT ON DATABASE railzway_org_101 TO PUBLIC"],
+        ["REVOKE ALL ON DATABASE railzway_org_101 FROM PUBLIC"],
+    ):
         with psycopg.connect(fleet.url, autocommit=True) as conn:
             snapshot = read_catalogue(conn)
     assert "railzway_org_101" not in snapshot.connectors
@@ -75,9 +82,10 @@ def test_a_database_open_to_public_is_left_out_of_the_connect_matrix(fleet: Flee
 
 
 def test_memberships_are_followed_through_group_roles(fleet: Fleet) -> None:
-    with fleet.broken(["CREATE ROLE bridge NOLOGIN", "GRANT bridge TO railzway_user_101",
-                       "GRANT railzway_user_201 TO bridge"],
-                      ["DROP ROLE bridge"]):
+    with fleet.broken(
+        ["CREATE ROLE bridge NOLOGIN", "GRANT bridge TO railzway_user_101", "GRANT railzway_user_201 TO bridge"],
+        ["DROP ROLE bridge"],
+    ):
         with psycopg.connect(fleet.url, autocommit=True) as conn:
             snapshot = read_catalogue(conn)
     chains = {(m.member, m.role): m.depth for m in snapshot.memberships}
@@ -85,8 +93,9 @@ def test_memberships_are_followed_through_group_roles(fleet: Fleet) -> None:
 
 
 def test_role_rows_carry_the_shared_privilege_flags(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_103 CREATEROLE BYPASSRLS"],
-                      ["ALTER ROLE railzway_user_103 NOCREATEROLE NOBYPASSRLS"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_103 CREATEROLE BYPASSRLS"], ["ALTER ROLE railzway_user_103 NOCREATEROLE NOBYPASSRLS"]
+    ):
         with psycopg.connect(fleet.url, autocommit=True) as conn:
             role = read_catalogue(conn).roles["railzway_user_103"]
     assert role.privileges == frozenset({"rolcreaterole", "rolbypassrls"})

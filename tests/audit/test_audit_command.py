@@ -17,45 +17,55 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def warning_codes(fleet: Fleet, org_id: int, *extra: str) -> tuple[int, set[str]]:
     outcome = fleet.audit(*extra)
-    return outcome.code, {f["code"] for f in outcome.json()["findings"]
-                          if f["org_id"] == org_id and f["severity"] == "warning"}
+    return outcome.code, {
+        f["code"] for f in outcome.json()["findings"] if f["org_id"] == org_id and f["severity"] == "warning"
+    }
 
 
 def test_a_role_connection_limit_off_tier_is_a_warning_that_exits_0(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_101 CONNECTION LIMIT 50"],
-                      ["ALTER ROLE railzway_user_101 CONNECTION LIMIT 5"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_101 CONNECTION LIMIT 50"], ["ALTER ROLE railzway_user_101 CONNECTION LIMIT 5"]
+    ):
         assert warning_codes(fleet, 101) == (0, {"role-connection-limit"})
 
 
 def test_strict_turns_a_warning_into_exit_1(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_102 CONNECTION LIMIT -1"],
-                      ["ALTER DATABASE railzway_org_102 CONNECTION LIMIT 20"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_102 CONNECTION LIMIT -1"], ["ALTER DATABASE railzway_org_102 CONNECTION LIMIT 20"]
+    ):
         code, codes = warning_codes(fleet, 102, "--strict")
         assert (code, codes) == (1, {"database-connection-limit"})
     assert fleet.audit("--strict").code == 0
 
 
 def test_a_terminated_tenants_database_accepting_connections_is_a_warning(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"],
-                      ["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"], ["ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"]
+    ):
         assert warning_codes(fleet, 104) == (0, {"terminated-database-connections"})
 
 
 def test_a_running_tenant_that_cannot_log_in_is_a_warning(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_201 NOLOGIN", "ALTER DATABASE railzway_org_201 ALLOW_CONNECTIONS false"],
-                      ["ALTER ROLE railzway_user_201 LOGIN", "ALTER DATABASE railzway_org_201 ALLOW_CONNECTIONS true"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_201 NOLOGIN", "ALTER DATABASE railzway_org_201 ALLOW_CONNECTIONS false"],
+        ["ALTER ROLE railzway_user_201 LOGIN", "ALTER DATABASE railzway_org_201 ALLOW_CONNECTIONS true"],
+    ):
         assert warning_codes(fleet, 201) == (0, {"role-nologin", "database-refuses-connections"})
 
 
 def test_an_expired_password_of_a_stopped_tenant_is_a_warning(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_103 VALID UNTIL '2001-01-01'"],
-                      ["ALTER ROLE railzway_user_103 VALID UNTIL 'infinity'"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_103 VALID UNTIL '2001-01-01'"],
+        ["ALTER ROLE railzway_user_103 VALID UNTIL 'infinity'"],
+    ):
         assert warning_codes(fleet, 103) == (0, {"role-password-expired"})
 
 
 def test_region_limits_the_audit_to_that_regions_tenants(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_101 RENAME TO parked_101"],
-                      ["ALTER DATABASE parked_101 RENAME TO railzway_org_101"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_101 RENAME TO parked_101"],
+        ["ALTER DATABASE parked_101 RENAME TO railzway_org_101"],
+    ):
         us_east = fleet.audit("--region", "us-east")
         eu_west = fleet.audit("--region", "eu-west")
     # Other regions' objects are known to the registry: neither checked nor orphans.
@@ -65,12 +75,17 @@ def test_region_limits_the_audit_to_that_regions_tenants(fleet: Fleet) -> None:
 
 
 def test_text_output_names_the_org_the_object_the_problem_and_the_fix(fleet: Fleet) -> None:
-    with fleet.broken(["GRANT CONNECT ON DATABASE railzway_org_103 TO PUBLIC"],
-                      ["REVOKE ALL ON DATABASE railzway_org_103 FROM PUBLIC"]):
+    with fleet.broken(
+        ["GRANT CONNECT ON DATABASE railzway_org_103 TO PUBLIC"],
+        ["REVOKE ALL ON DATABASE railzway_org_103 FROM PUBLIC"],
+    ):
         outcome = run_cli("audit", "--admin-url", fleet.url, "--registry", str(fleet.registry))
     lines = outcome.out.splitlines()
     assert outcome.code == 1
-    assert lines[0] == "FINDING  org 103  database railzway_org_103: PUBLIC holds CONNECT: every role on the server may use it"
+    assert (
+        lines[0]
+        == "FINDING  org 103  database railzway_org_103: PUBLIC holds CONNECT: every role on the server may use it"
+    )
     assert lines[1].strip().startswith('fix: REVOKE ALL ON DATABASE "railzway_org_103" FROM PUBLIC')
     assert "1 finding, 0 warnings" in lines[-1]
     assert outcome.err.strip() == "error: audit failed: 1 finding (security or data), 0 warnings"
@@ -89,7 +104,11 @@ def test_an_unreachable_server_exits_2_with_a_message_and_no_traceback(fleet: Fl
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     done = subprocess.run(
         [sys.executable, "-m", "railzway", "audit", "--admin-url", url, "--registry", str(fleet.registry)],
-        capture_output=True, text=True, cwd=PROJECT, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stdout == ""
@@ -99,8 +118,13 @@ def test_an_unreachable_server_exits_2_with_a_message_and_no_traceback(fleet: Fl
 
 
 def test_a_password_quoted_back_by_libpq_is_masked(fleet: Fleet) -> None:
-    outcome = run_cli("audit", "--admin-url", "postgresql://postgres:Zz%ZZhunter2@127.0.0.1:1/postgres",
-                      "--registry", str(fleet.registry))
+    outcome = run_cli(
+        "audit",
+        "--admin-url",
+        "postgresql://postgres:Zz%ZZhunter2@127.0.0.1:1/postgres",
+        "--registry",
+        str(fleet.registry),
+    )
     assert outcome.code == 2
     assert "hunter2" not in outcome.err
     assert outcome.err.strip() == 'error: cannot connect to the server (invalid percent-encoded token: "***")'

@@ -32,22 +32,27 @@ def test_the_fleet_as_built_is_clean_including_a_terminated_tenants_retained_dat
 
 
 def test_a_missing_role_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_102 RENAME TO parked_102"],
-                      ["ALTER ROLE parked_102 RENAME TO railzway_user_102"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_102 RENAME TO parked_102"], ["ALTER ROLE parked_102 RENAME TO railzway_user_102"]
+    ):
         assert_finding(fleet, 102, "role-missing")
     assert_clean(fleet)
 
 
 def test_a_missing_database_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
-                      ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
+        ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"],
+    ):
         assert_finding(fleet, 201, "database-missing")
     assert_clean(fleet)
 
 
 def test_a_terminated_tenants_missing_database_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_104 RENAME TO parked_104"],
-                      ["ALTER DATABASE parked_104 RENAME TO railzway_org_104"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_104 RENAME TO parked_104"],
+        ["ALTER DATABASE parked_104 RENAME TO railzway_org_104"],
+    ):
         assert_finding(fleet, 104, "database-missing")
     assert_clean(fleet)
 
@@ -70,16 +75,20 @@ def test_a_terminated_tenants_role_that_can_log_in_is_a_finding(fleet: Fleet) ->
 
 
 def test_a_database_owned_by_another_role_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_102 OWNER TO railzway_user_101"],
-                      ["ALTER DATABASE railzway_org_102 OWNER TO railzway_user_102"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_102 OWNER TO railzway_user_101"],
+        ["ALTER DATABASE railzway_org_102 OWNER TO railzway_user_102"],
+    ):
         assert_finding(fleet, 102, "database-owner")
     assert_clean(fleet)
 
 
 @pytest.mark.parametrize("privilege", ["CONNECT", "TEMPORARY"])
 def test_a_privilege_held_by_public_is_a_finding(fleet: Fleet, privilege: str) -> None:
-    with fleet.broken([f"GRANT {privilege} ON DATABASE railzway_org_103 TO PUBLIC"],
-                      ["REVOKE ALL ON DATABASE railzway_org_103 FROM PUBLIC"]):
+    with fleet.broken(
+        [f"GRANT {privilege} ON DATABASE railzway_org_103 TO PUBLIC"],
+        ["REVOKE ALL ON DATABASE railzway_org_103 FROM PUBLIC"],
+    ):
         assert_finding(fleet, 103, "public-privileges")
         problem = next(f["problem"] for f in fleet.audit().json()["findings"] if f["code"] == "public-privileges")
         assert privilege in problem
@@ -87,8 +96,10 @@ def test_a_privilege_held_by_public_is_a_finding(fleet: Fleet, privilege: str) -
 
 
 def test_another_role_granted_connect_is_a_finding_naming_it(fleet: Fleet) -> None:
-    with fleet.broken(["CREATE ROLE analyst LOGIN", "GRANT CONNECT ON DATABASE railzway_org_101 TO analyst"],
-                      ["REVOKE CONNECT ON DATABASE railzway_org_101 FROM analyst", "DROP ROLE analyst"]):
+    with fleet.broken(
+        ["CREATE ROLE analyst LOGIN", "GRANT CONNECT ON DATABASE railzway_org_101 TO analyst"],
+        ["REVOKE CONNECT ON DATABASE railzway_org_101 FROM analyst", "DROP ROLE analyst"],
+    ):
         assert_finding(fleet, 101, "foreign-connect")
         finding = next(f for f in fleet.audit().json()["findings"] if f["code"] == "foreign-connect")
         assert "analyst" in finding["problem"]
@@ -98,8 +109,11 @@ def test_another_role_granted_connect_is_a_finding_naming_it(fleet: Fleet) -> No
 
 def test_connect_arriving_through_role_membership_is_a_finding(fleet: Fleet) -> None:
     with fleet.broken(
-        ["CREATE ROLE readers NOLOGIN", "GRANT CONNECT ON DATABASE railzway_org_201 TO readers",
-         "CREATE ROLE intruder LOGIN IN ROLE readers"],
+        [
+            "CREATE ROLE readers NOLOGIN",
+            "GRANT CONNECT ON DATABASE railzway_org_201 TO readers",
+            "CREATE ROLE intruder LOGIN IN ROLE readers",
+        ],
         ["DROP ROLE intruder", "REVOKE CONNECT ON DATABASE railzway_org_201 FROM readers", "DROP ROLE readers"],
     ):
         outcome = fleet.audit()
@@ -111,8 +125,10 @@ def test_connect_arriving_through_role_membership_is_a_finding(fleet: Fleet) -> 
 
 
 def test_another_tenants_role_able_to_connect_is_named_with_its_org(fleet: Fleet) -> None:
-    with fleet.broken(["GRANT CONNECT ON DATABASE railzway_org_102 TO railzway_user_201"],
-                      ["REVOKE CONNECT ON DATABASE railzway_org_102 FROM railzway_user_201"]):
+    with fleet.broken(
+        ["GRANT CONNECT ON DATABASE railzway_org_102 TO railzway_user_201"],
+        ["REVOKE CONNECT ON DATABASE railzway_org_102 FROM railzway_user_201"],
+    ):
         assert_finding(fleet, 102, "foreign-connect")
         finding = next(f for f in fleet.audit().json()["findings"] if f["code"] == "foreign-connect")
         assert "org 201's role" in finding["problem"]
@@ -120,8 +136,9 @@ def test_another_tenants_role_able_to_connect_is_named_with_its_org(fleet: Fleet
 
 
 def test_a_tenant_role_member_of_another_tenants_role_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["GRANT railzway_user_102 TO railzway_user_101"],
-                      ["REVOKE railzway_user_102 FROM railzway_user_101"]):
+    with fleet.broken(
+        ["GRANT railzway_user_102 TO railzway_user_101"], ["REVOKE railzway_user_102 FROM railzway_user_101"]
+    ):
         assert_finding(fleet, 101, "tenant-membership")
         # The membership also hands 101 the owner's CONNECT on 102's database.
         assert_finding(fleet, 102, "foreign-connect")
@@ -129,22 +146,25 @@ def test_a_tenant_role_member_of_another_tenants_role_is_a_finding(fleet: Fleet)
 
 
 def test_a_tenant_role_member_of_a_superuser_role_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["CREATE ROLE admins SUPERUSER NOLOGIN", "GRANT admins TO railzway_user_103"],
-                      ["DROP ROLE admins"]):
+    with fleet.broken(
+        ["CREATE ROLE admins SUPERUSER NOLOGIN", "GRANT admins TO railzway_user_103"], ["DROP ROLE admins"]
+    ):
         assert_finding(fleet, 103, "privileged-membership")
     assert_clean(fleet)
 
 
 def test_a_tenant_role_member_of_a_builtin_role_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["GRANT pg_read_server_files TO railzway_user_103"],
-                      ["REVOKE pg_read_server_files FROM railzway_user_103"]):
+    with fleet.broken(
+        ["GRANT pg_read_server_files TO railzway_user_103"], ["REVOKE pg_read_server_files FROM railzway_user_103"]
+    ):
         assert_finding(fleet, 103, "builtin-membership")
     assert_clean(fleet)
 
 
 def test_a_tenant_database_marked_as_template_is_a_finding(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_101 IS_TEMPLATE true"],
-                      ["ALTER DATABASE railzway_org_101 IS_TEMPLATE false"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_101 IS_TEMPLATE true"], ["ALTER DATABASE railzway_org_101 IS_TEMPLATE false"]
+    ):
         assert_finding(fleet, 101, "database-template")
     assert_clean(fleet)
 

@@ -23,21 +23,36 @@ STARTER = Tier(cpu=250, memory_mb=256, connection_limit=5, storage_quota_mb=64)
 
 
 def tenant(org_id: int, status: str = "running", region: str = "eu-west") -> ExpectedTenant:
-    return ExpectedTenant(org_id, f"railzway_user_{org_id}", f"railzway_org_{org_id}", status, region, "starter",
-                          STARTER)
+    return ExpectedTenant(
+        org_id, f"railzway_user_{org_id}", f"railzway_org_{org_id}", status, region, "starter", STARTER
+    )
 
 
 def role(name: str, **changes: object) -> RoleRow:
-    values: dict[str, object] = dict(name=name, can_login=True, connection_limit=5, valid_until=None,
-                                     password_expired=False, superuser=False, privileges=frozenset())
+    values: dict[str, object] = dict(
+        name=name,
+        can_login=True,
+        connection_limit=5,
+        valid_until=None,
+        password_expired=False,
+        superuser=False,
+        privileges=frozenset(),
+    )
     values.update(changes)
     return RoleRow(**values)  # type: ignore[arg-type]
 
 
 def database(org_id: int, **changes: object) -> DatabaseRow:
-    values: dict[str, object] = dict(name=f"railzway_org_{org_id}", owner=f"railzway_user_{org_id}",
-                                     allow_connections=True, connection_limit=5, is_template=False, encoding="UTF8",
-                                     public_privileges=frozenset(), connect_grantees=frozenset())
+    values: dict[str, object] = dict(
+        name=f"railzway_org_{org_id}",
+        owner=f"railzway_user_{org_id}",
+        allow_connections=True,
+        connection_limit=5,
+        is_template=False,
+        encoding="UTF8",
+        public_privileges=frozenset(),
+        connect_grantees=frozenset(),
+    )
     values.update(changes)
     return DatabaseRow(**values)  # type: ignore[arg-type]
 
@@ -83,7 +98,11 @@ def test_an_unknown_region_cannot_be_audited(registry_dir: Path) -> None:
     [
         ("postgresql://admin:s3cr%2Ft@db:5432/postgres", "bad s3cr/t and s3cr%2Ft", "bad *** and ***"),
         ("host=db user=admin password=hunter2", "conninfo host=db password=hunter2", "conninfo host=db password=***"),
-        ("postgres://admin:Zz%ZZ@db/x", 'invalid percent-encoded token: "Zz%ZZ"', 'invalid percent-encoded token: "***"'),
+        (
+            "postgres://admin:Zz%ZZ@db/x",
+            'invalid percent-encoded token: "Zz%ZZ"',
+            'invalid percent-encoded token: "***"',
+        ),
         ("postgresql://admin@db/x", "echo postgresql://u:pw@h/x", "echo postgresql://u:***@h/x"),
     ],
 )
@@ -111,17 +130,26 @@ def test_a_database_name_no_org_id_can_be_read_from_is_a_warning_without_org() -
 
 
 def test_findings_come_before_warnings_then_by_org() -> None:
-    snap = snapshot(1, 2, roles=(role("railzway_user_2", connection_limit=9), role("railzway_user_1", superuser=True,
-                                                                                 privileges=frozenset({"rolsuper"}))))
+    snap = snapshot(
+        1,
+        2,
+        roles=(
+            role("railzway_user_2", connection_limit=9),
+            role("railzway_user_1", superuser=True, privileges=frozenset({"rolsuper"})),
+        ),
+    )
     found = find([tenant(2), tenant(1)], {1, 2}, snap)
     assert [(f.severity, f.org_id, f.code) for f in found] == [
-        ("finding", 1, "role-privileged"), ("warning", 2, "role-connection-limit")]
+        ("finding", 1, "role-privileged"),
+        ("warning", 2, "role-connection-limit"),
+    ]
 
 
 def test_prometheus_label_values_are_escaped() -> None:
     row = TenantUsage(1, 'we"st\\', "starter", "running", "railzway_org_1", 10, 64, 0, 5)
     assert 'railzway_tenant_database_size_bytes{org_id="1",region="we\\"st\\\\",tier="starter"} 10' in (
-        to_prometheus([row]).splitlines())
+        to_prometheus([row]).splitlines()
+    )
 
 
 def test_the_login_plan_tries_each_tenant_at_home_and_in_sample_other_databases() -> None:

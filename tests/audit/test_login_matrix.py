@@ -24,10 +24,17 @@ def outputs_of(fleet: Fleet, org_ids: list[int]) -> dict[str, object]:
             continue
         password = fleet.passwords[spec.org_id]
         tenants[str(spec.org_id)] = {
-            "org_id": spec.org_id, "db_host": "127.0.0.1", "db_port": fleet.server.port,
-            "db_name": spec.database, "db_user": spec.role, "db_password": password,
+            "org_id": spec.org_id,
+            "db_host": "127.0.0.1",
+            "db_port": fleet.server.port,
+            "db_name": spec.database,
+            "db_user": spec.role,
+            "db_password": password,
             "database_url": fleet.server.url(spec.database, spec.role, password),
-            "nomad_job_id": None, "status": spec.status, "tier": spec.tier, "version": "1.8.2",
+            "nomad_job_id": None,
+            "status": spec.status,
+            "tier": spec.tier,
+            "version": "1.8.2",
             "region": spec.region,
         }
     return {"tenants": tenants}
@@ -69,13 +76,17 @@ def test_every_tenant_logs_in_to_its_own_database_and_nowhere_else(fleet: Fleet,
 def test_the_text_output_prints_the_counts(fleet: Fleet, matrix_env: dict[str, str]) -> None:
     outcome = fleet.audit("--login-matrix", "--format", "text")
     assert outcome.code == 0
-    assert ("login matrix: own database 4/4 logged in, terminated 1/1 refused, other tenants' databases "
-            "15/15 refused, 0 inconclusive, 0 without a password") in outcome.out.splitlines()
+    assert (
+        "login matrix: own database 4/4 logged in, terminated 1/1 refused, other tenants' databases "
+        "15/15 refused, 0 inconclusive, 0 without a password"
+    ) in outcome.out.splitlines()
 
 
 def test_no_password_appears_in_any_output(fleet: Fleet, matrix_env: dict[str, str]) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_102 PASSWORD 'rotated-behind-our-back'"],
-                      [f"ALTER ROLE railzway_user_102 PASSWORD '{fleet.passwords[102]}'"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_102 PASSWORD 'rotated-behind-our-back'"],
+        [f"ALTER ROLE railzway_user_102 PASSWORD '{fleet.passwords[102]}'"],
+    ):
         shown = matrix(fleet)
         text = fleet.audit("--login-matrix", "--format", "text")
     everything = shown.out + shown.err + text.out + text.err
@@ -85,8 +96,10 @@ def test_no_password_appears_in_any_output(fleet: Fleet, matrix_env: dict[str, s
 
 
 def test_a_password_out_of_step_with_the_cloud_db_is_a_finding(fleet: Fleet, matrix_env: dict[str, str]) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_102 PASSWORD 'rotated-behind-our-back'"],
-                      [f"ALTER ROLE railzway_user_102 PASSWORD '{fleet.passwords[102]}'"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_102 PASSWORD 'rotated-behind-our-back'"],
+        [f"ALTER ROLE railzway_user_102 PASSWORD '{fleet.passwords[102]}'"],
+    ):
         outcome = matrix(fleet)
         finding = next(f for f in outcome.json()["findings"] if f["code"] == "login-own-refused")
     assert outcome.code == 1
@@ -112,9 +125,10 @@ def test_logins_into_other_tenants_databases_that_succeed_are_findings(
 
 
 def test_a_terminated_tenant_that_can_still_log_in_is_a_finding(fleet: Fleet, matrix_env: dict[str, str]) -> None:
-    with fleet.broken(["ALTER ROLE railzway_user_104 LOGIN", "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"],
-                      ["ALTER ROLE railzway_user_104 NOLOGIN",
-                       "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"]):
+    with fleet.broken(
+        ["ALTER ROLE railzway_user_104 LOGIN", "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"],
+        ["ALTER ROLE railzway_user_104 NOLOGIN", "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"],
+    ):
         outcome = matrix(fleet)
     assert outcome.code == 1
     assert "login-terminated-accepted" in outcome.codes_for(104)

@@ -25,8 +25,7 @@ def filled(fleet: Fleet) -> Fleet:
     url = fleet.server.url("railzway_org_102", "railzway_user_102", fleet.passwords[FILLED_ORG])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 30) AS pad "
-            "FROM generate_series(1, %s) AS g",
+            "CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 30) AS pad FROM generate_series(1, %s) AS g",
             (FILLER_ROWS,),
         )
     return fleet
@@ -109,8 +108,10 @@ def test_fail_on_quota_exits_0_when_every_tenant_fits(filled: Fleet) -> None:
 
 
 def test_a_missing_database_is_reported_as_absent(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
-                      ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
+        ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"],
+    ):
         row = tenants_json(fleet)[201]
     assert (row["present"], row["size_bytes"], row["connections"]) == (False, None, 0)
 
@@ -156,8 +157,10 @@ def test_prometheus_output_declares_each_metric_once_before_its_samples(fleet: F
 
 
 def test_prometheus_output_leaves_out_the_size_of_a_missing_database(fleet: Fleet) -> None:
-    with fleet.broken(["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
-                      ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"]):
+    with fleet.broken(
+        ["ALTER DATABASE railzway_org_201 RENAME TO parked_201"],
+        ["ALTER DATABASE parked_201 RENAME TO railzway_org_201"],
+    ):
         samples = prometheus_samples(report(fleet, "--format", "prometheus")[1])
     assert samples[("railzway_tenant_database_present", 201)] == 0
     assert ("railzway_tenant_database_size_bytes", 201) not in samples
@@ -171,7 +174,8 @@ def test_the_table_marks_a_tenant_over_quota(filled: Fleet, tight_quota: Path) -
 
 
 def test_an_unreachable_server_exits_2(fleet: Fleet) -> None:
-    outcome = run_cli("report", "--admin-url", "postgresql://postgres:pw@127.0.0.1:1/postgres",
-                      "--registry", str(fleet.registry))
+    outcome = run_cli(
+        "report", "--admin-url", "postgresql://postgres:pw@127.0.0.1:1/postgres", "--registry", str(fleet.registry)
+    )
     assert outcome.code == 2
     assert outcome.err.startswith("error: cannot connect to the server")

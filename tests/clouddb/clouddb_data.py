@@ -45,10 +45,36 @@ def dump(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
 
 SEED_ROWS = [
     # What the Go control plane left: plain-text passwords, its own statuses, tiers and compute engines.
-    (1001, "railzway-org-1001", "1.7.0", "1.7.0", "running", "STARTER", "hetzner", "sub_1001", "db1", 5432,
-     "railzway_org_1001", "railzway_user_1001", "seed-plain-password-1001-abcdefg"),
-    (1002, "railzway-org-1002", "1.7.1", "1.7.0", "upgrading", "PRO", "hetzner", None, "db1", 5432,
-     "railzway_org_1002", "railzway_user_1002", "seed-plain-password-1002-abcdefg"),
+    (
+        1001,
+        "railzway-org-1001",
+        "1.7.0",
+        "1.7.0",
+        "running",
+        "STARTER",
+        "hetzner",
+        "sub_1001",
+        "db1",
+        5432,
+        "railzway_org_1001",
+        "railzway_user_1001",
+        "seed-plain-password-1001-abcdefg",
+    ),
+    (
+        1002,
+        "railzway-org-1002",
+        "1.7.1",
+        "1.7.0",
+        "upgrading",
+        "PRO",
+        "hetzner",
+        None,
+        "db1",
+        5432,
+        "railzway_org_1002",
+        "railzway_user_1002",
+        "seed-plain-password-1002-abcdefg",
+    ),
     (1003, "", "1.7.0", "", "init", "FREE_TRIAL", None, None, None, None, None, None, None),
 ]
 

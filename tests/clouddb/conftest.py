@@ -48,7 +48,9 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 def run_cli(cloud_db: str, key_text: str) -> CliRunner:
     """Run `python -m railzway ARGS` with the Cloud DB and keys in its environment (override with env=)."""
 
-    def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         merged: dict[str, str | None] = {
             **os.environ,
             "RAILZWAY_CLOUD_DB_URL": cloud_db,

@@ -95,7 +95,10 @@ MALFORMED: dict[str, tuple[str, list[str]]] = {
         ["org 1002: db_host: is missing"],
     ),
     "wrong-type": (json.dumps(outputs(tenant(1001, db_port="5432"))), ["org 1001: db_port:"]),
-    "empty-password": (json.dumps(outputs(tenant(1001), tenant(1003, password=""))), ["org 1003: db_password: must not be empty"]),
+    "empty-password": (
+        json.dumps(outputs(tenant(1001), tenant(1003, password=""))),
+        ["org 1003: db_password: must not be empty"],
+    ),
     "unknown-org-key": (
         json.dumps({"tenants": {"org-1001": tenant(1001)}}),
         ["org org-1001: the key must be the org id, a positive integer"],
@@ -136,8 +139,10 @@ def test_a_server_error_during_the_upsert_changes_nothing_and_quotes_no_row(
     before = dump(conn)
     result = run_cli("sync", "--outputs", "-", input=json.dumps(outputs(tenant(1001), tenant(1002, tier="growth"))))
     assert_clean_failure(
-        result, 1, 'the Cloud DB refused the sync: new row for relation "instances" violates check constraint '
-        '"no_growth" (SQLSTATE 23514); nothing was written'
+        result,
+        1,
+        'the Cloud DB refused the sync: new row for relation "instances" violates check constraint '
+        '"no_growth" (SQLSTATE 23514); nothing was written',
     )
     assert "Failing row" not in result.stderr
     assert dump(conn) == before
@@ -170,7 +175,9 @@ def test_sync_needs_exactly_one_source(run_cli: CliRunner) -> None:
     assert_clean_failure(run_cli("sync"), 2, "exactly one of --outputs FILE and --stack NAME")
 
 
-def test_rekey_command_prints_its_summary(run_cli: CliRunner, conn: psycopg.Connection, keys: KeyRing, key_text: str) -> None:
+def test_rekey_command_prints_its_summary(
+    run_cli: CliRunner, conn: psycopg.Connection, keys: KeyRing, key_text: str
+) -> None:
     clouddb.sync(conn, outputs(tenant(1001), tenant(1002)), keys)
     new_key = clouddb.generate_key()
     result = run_cli("rekey", env={"RAILZWAY_CREDENTIALS_KEYS": f"{new_key},{key_text}"})
@@ -203,7 +210,12 @@ def test_a_sync_killed_mid_transaction_leaves_no_partial_rows(
         holder.execute("SELECT 1 FROM instances WHERE org_id = 1005 FOR UPDATE")
         proc = subprocess.Popen(
             [sys.executable, "-m", "railzway", "sync", "--outputs", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT,
+            env=env,
         )
         try:
             assert proc.stdin is not None

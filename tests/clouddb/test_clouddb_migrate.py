@@ -46,6 +46,7 @@ SEED_COLUMNS = [
     ("db_password", "character varying", 255),
 ]
 
+
 def columns(conn: psycopg.Connection) -> list[tuple[str, str, int | None]]:
     return [
         (name, kind, length)
@@ -179,7 +180,9 @@ def test_a_failed_migration_rolls_back_and_leaves_the_dirty_flag(
             clouddb.migrate(conn, (source,))
         assert clouddb.status(conn, source) == (2, True)
         # The migration's first statement was rolled back with the failing one.
-        names = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'things'").fetchall()
+        names = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'things'"
+        ).fetchall()
         assert names == [("id",)]
 
 

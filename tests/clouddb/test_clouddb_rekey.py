@@ -63,16 +63,13 @@ def test_rekey_changes_nothing_when_one_row_does_not_decrypt(
     conn: psycopg.Connection, keys: KeyRing, key_text: str
 ) -> None:
     clouddb.sync(conn, outputs(tenant(1001), tenant(1002)), keys)
-    conn.execute(
-        "INSERT INTO instances (org_id, db_password) VALUES (1003, 'seed-plain-text-password-1003xx')"
-    )
+    conn.execute("INSERT INTO instances (org_id, db_password) VALUES (1003, 'seed-plain-text-password-1003xx')")
     conn.execute("UPDATE instances SET db_password = 'AAAA' || substr(db_password, 5) WHERE org_id = 1002")
     before = dump(conn)
     with pytest.raises(RekeyError) as raised:
         clouddb.rekey(conn, parse_keys(f"{clouddb.generate_key()},{key_text}"))
     assert [p.split(":")[0] for p in raised.value.problems] == ["org 1002"]
     assert dump(conn) == before
-
 
 
 def test_a_seed_cloud_db_holds_no_plain_text_after_migrate_and_rekey(

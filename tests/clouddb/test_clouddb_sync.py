@@ -20,9 +20,7 @@ def row(conn: psycopg.Connection, org_id: int) -> dict[str, object]:
     return dict(zip(names, values, strict=True))
 
 
-def test_sync_inserts_one_row_per_tenant_with_the_seed_columns_filled(
-    conn: psycopg.Connection, keys: KeyRing
-) -> None:
+def test_sync_inserts_one_row_per_tenant_with_the_seed_columns_filled(conn: psycopg.Connection, keys: KeyRing) -> None:
     summary = clouddb.sync(
         conn,
         outputs(tenant(1001), tenant(1002, nomad_job_id=None, status="stopped", tier="growth", region="us-east")),
@@ -30,8 +28,22 @@ def test_sync_inserts_one_row_per_tenant_with_the_seed_columns_filled(
     )
     assert summary == SyncSummary(inserted=2, updated=0, unchanged=0, absent=())
     first, second = row(conn, 1001), row(conn, 1002)
-    assert {k: first[k] for k in ("nomad_job_id", "desired_version", "current_version", "status", "tier",
-                                  "compute_engine", "db_host", "db_port", "db_name", "db_user", "region")} == {
+    assert {
+        k: first[k]
+        for k in (
+            "nomad_job_id",
+            "desired_version",
+            "current_version",
+            "status",
+            "tier",
+            "compute_engine",
+            "db_host",
+            "db_port",
+            "db_name",
+            "db_user",
+            "region",
+        )
+    } == {
         "nomad_job_id": "railzway-org-1001",
         "desired_version": "1.8.2",
         "current_version": "1.8.2",
@@ -45,7 +57,10 @@ def test_sync_inserts_one_row_per_tenant_with_the_seed_columns_filled(
         "region": "eu-west",
     }
     assert (second["nomad_job_id"], second["compute_engine"], second["status"], second["tier"]) == (
-        None, None, "stopped", "growth"
+        None,
+        None,
+        "stopped",
+        "growth",
     )
     assert first["subscription_id"] is None and first["source_stack"] is None
     assert first["created_at"] is not None and first["updated_at"] == first["created_at"]
@@ -57,7 +72,11 @@ def test_sync_stores_the_password_encrypted_under_the_first_key(conn: psycopg.Co
     assert stored["db_password"] != tenant(1001)["db_password"]
     assert tenant(1001)["db_password"] not in str(stored)
     assert stored["db_password_key_id"] == keys.primary.key_id
-    assert clouddb.credentials(conn, keys)[1001] == ("railzway_user_1001", tenant(1001)["db_password"], "railzway_org_1001")
+    assert clouddb.credentials(conn, keys)[1001] == (
+        "railzway_user_1001",
+        tenant(1001)["db_password"],
+        "railzway_org_1001",
+    )
 
 
 def test_a_second_identical_sync_writes_nothing(conn: psycopg.Connection, keys: KeyRing) -> None:
