@@ -60,7 +60,9 @@ def test_any_spelling_of_shard_one_is_found_in_shard_one(make_registry: MakeRegi
 
 def test_a_shard_line_inside_a_quoted_value_does_not_move_the_tenant(make_registry: MakeRegistry) -> None:
     registry = make_registry([])
-    write(registry, 5, 'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west\npassword_rotation: "a\nshard: 2"\n')
+    write(
+        registry, 5, 'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west\npassword_rotation: "a\nshard: 2"\n'
+    )
     assert same_as_full(registry, {("eu-west", 0)}) == [5]
     assert same_as_full(registry, {("eu-west", 2)}) == []
 

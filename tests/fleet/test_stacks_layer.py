@@ -12,9 +12,9 @@ from pulumi.automation import OpType
 from railzway.loader import load_registry
 from railzway.model import Tenant
 from railzway.stacks import (
+    TENANT_TYPE,
     AutomationStacks,
     Changes,
-    TENANT_TYPE,
     PulumiUnavailable,
     StackRef,
     _diy_lock_holders,
