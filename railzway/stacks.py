@@ -192,16 +192,19 @@ class AutomationStacks:
         self._env = dict(env_vars or {})
         self._home = pulumi_home
         self._guard = threading.Lock()
+        self._selecting = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
     def select(self, stack: StackRef) -> Any:
         """The `auto.Stack`, created when missing, with its `railzway:shards` set as `stack` says."""
         auto = self._auto
-        selected = auto.create_or_select_stack(
-            stack_name=stack.name,
-            work_dir=str(self.project_dir),
-            opts=auto.LocalWorkspaceOptions(env_vars=dict(self._env), pulumi_home=self._home),
-        )
+        # `stack select` rewrites the project's one workspace file: parallel selects would race on it.
+        with self._selecting:
+            selected = auto.create_or_select_stack(
+                stack_name=stack.name,
+                work_dir=str(self.project_dir),
+                opts=auto.LocalWorkspaceOptions(env_vars=dict(self._env), pulumi_home=self._home),
+            )
         if stack.shards is not None:
             self._set_shards(selected, list(stack.shards))
         return selected
@@ -244,11 +247,12 @@ class AutomationStacks:
         """
         auto = self._auto
         try:
-            selected = auto.select_stack(
-                stack_name=stack.name,
-                work_dir=str(self.project_dir),
-                opts=auto.LocalWorkspaceOptions(env_vars=dict(self._env), pulumi_home=self._home),
-            )
+            with self._selecting:
+                selected = auto.select_stack(
+                    stack_name=stack.name,
+                    work_dir=str(self.project_dir),
+                    opts=auto.LocalWorkspaceOptions(env_vars=dict(self._env), pulumi_home=self._home),
+                )
         except auto.StackNotFoundError:
             return []
         deployment = selected.export_stack().deployment or {}
