@@ -233,6 +233,43 @@ def _tenant_files(root: Path, problems: list[Problem]) -> Iterator[Path]:
 _DECIMAL_RE = re.compile(r"^(?:0|[1-9][0-9]*)$")
 
 
+# The lines of a tenant file as `dump_tenant` and people write them, where YAML cannot mean anything but
+# what the line says: `key: value` at column 0 (a top-level key) or, after a key without value, equally
+# indented `key: value` lines (its mapping); values plain words or quoted on one line; comments; blanks.
+_TOP_LINE_RE = re.compile(r"([a-z_]+):(?: +([A-Za-z0-9_][A-Za-z0-9_./+-]*|\"[^\"\\]*\"|'[^']*'))?(?: +#.*)?")
+_NESTED_LINE_RE = re.compile(r" +[a-z_]+: +(?:[A-Za-z0-9_][A-Za-z0-9_./+-]*|\"[^\"\\]*\"|'[^']*')(?: +#.*)?")
+_BLANK_OR_COMMENT_RE = re.compile(r" *(?:#.*)?")
+
+
+def _simple_placement(text: str) -> tuple[str, int] | None:
+    """(region, shard) when every line of `text` is a simple line (see `_TOP_LINE_RE`), else None."""
+    found: dict[str, list[str]] = {"region": [], "shard": []}
+    nested_allowed, indent = False, 0
+    for line in text.split("\n"):
+        if _BLANK_OR_COMMENT_RE.fullmatch(line):
+            continue
+        if line.startswith(" "):
+            depth = len(line) - len(line.lstrip(" "))
+            if not nested_allowed or indent not in (0, depth) or not _NESTED_LINE_RE.fullmatch(line):
+                return None
+            indent = depth
+            continue
+        top = _TOP_LINE_RE.fullmatch(line)
+        if top is None:
+            return None
+        key, value = top.group(1), top.group(2)
+        nested_allowed, indent = value is None, 0
+        if key in found:
+            # A quoted value is a string: a quoted shard is not an int (the full reading reports it).
+            if value is None or value[0] in "\"'":
+                return None
+            found[key].append(value)
+    regions, shards = found["region"], found["shard"]
+    if len(regions) != 1 or len(shards) > 1 or (shards and not _DECIMAL_RE.match(shards[0])):
+        return None
+    return regions[0], int(shards[0]) if shards else 0
+
+
 def _placement(path: Path) -> tuple[str, int] | None:
     """(region, shard) of a tenant file from its YAML events alone, or None when unsure.
 
@@ -246,9 +283,13 @@ def _placement(path: Path) -> tuple[str, int] | None:
             raw = f.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
             return None
+        text = raw.decode("utf-8")
+        simple = _simple_placement(text)
+        if simple is not None:
+            return simple
         found: dict[str, list[str]] = {"region": [], "shard": []}
         documents, depth, key = 0, 0, None
-        for event in yaml.parse(raw.decode("utf-8"), Loader=_Loader):
+        for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:

@@ -86,3 +86,29 @@ def test_a_valid_yaml_tenant_of_another_shard_is_not_validated(make_registry: Ma
     assert sorted(load_registry(registry, {("eu-west", 0)}).tenants) == [1]
     with pytest.raises(RegistryError, match="unknown tier 'platinum'"):
         load_registry(registry, {("eu-west", 2)})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # As `dump_tenant` writes a file, with a scheduled downgrade (a nested mapping) after the shard.
+        "org_id: 5\ntier: growth\nversion: 1.8.2\nstatus: running\nregion: eu-west\nshard: 1\n"
+        "password_rotation: '2026-10-01'\ndowngrade:\n  tier: starter\n  at: '2026-12-31'\n",
+        # Comments and blank lines around the fields.
+        '# moved here on purpose\norg_id: 5\n\ntier: starter  # cheap\nversion: "1.8.2"\nregion: eu-west\nshard: 1\n',
+        # Windows line ends: read by the full path.
+        "org_id: 5\r\ntier: starter\r\nversion: '1.8.2'\r\nregion: eu-west\r\nshard: 1\r\n",
+    ],
+)
+def test_common_file_layouts_are_placed_in_their_shard(make_registry: MakeRegistry, text: str) -> None:
+    registry = make_registry([{"org_id": 1, "shard": 0}])
+    write(registry, 5, text)
+    assert same_as_full(registry, {("eu-west", 1)}) == [5]
+    assert same_as_full(registry, {("eu-west", 0)}) == [1]
+
+
+def test_a_shard_under_a_nested_key_is_not_the_tenants_shard(make_registry: MakeRegistry) -> None:
+    registry = make_registry([])
+    write(registry, 5, "org_id: 5\ntier: starter\nversion: '1.8.2'\nregion: eu-west\ndowngrade:\n  shard: 2\n")
+    with pytest.raises(RegistryError, match=r"downgrade\.shard"):
+        load_registry(registry, {("eu-west", 0)})
