@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from railzway.cli.common import CommandError, console_err
 from railzway.fleet import (
     AfterUp,
     RevisionError,
+    Selection,
     SelectionError,
     default_parallelism,
     registry_at_revision,
@@ -38,9 +40,25 @@ ENVIRONMENT_OPTION = typer.Option(
 
 
 @fleet_app.command("stacks")
-def stacks(registry_dir: Path = REGISTRY_OPTION, environment: str = ENVIRONMENT_OPTION) -> None:
+def stacks(
+    registry_dir: Path = REGISTRY_OPTION,
+    environment: str = ENVIRONMENT_OPTION,
+    changed_only: bool = typer.Option(
+        False, "--changed-only", help="Only stacks whose tenants differ between --base and --head."
+    ),
+    base: str | None = typer.Option(None, "--base", metavar="REV", help="With --changed-only: the git base."),
+    head: str = typer.Option("HEAD", "--head", metavar="REV", help="With --changed-only: the git head."),
+    output_format: str = typer.Option(
+        "table", "--format", help="table, or json: a list of stack names (a CI job matrix)."
+    ),
+) -> None:
     """List the stacks of the scheme (one per shard of each region) with their tenant counts."""
-    registry = _load(registry_dir)
+    if output_format not in ("table", "json"):
+        raise CommandError(f"--format must be table or json, not {output_format!r}", 2)
+    registry, selection = _selection(registry_dir, [], changed_only, base, head, environment)
+    if output_format == "json":
+        print(json.dumps([stack.name for stack in selection.stacks]))
+        return
     limit = registry.regions.max_tenants_per_shard
     table = Table(title=f"{environment}: shard stacks (max {limit} tenants each)")
     table.add_column("stack")
@@ -48,7 +66,7 @@ def stacks(registry_dir: Path = REGISTRY_OPTION, environment: str = ENVIRONMENT_
     for column in ("shard", "tenants", "running"):
         table.add_column(column, justify="right")
     total = 0
-    for stack in select_stacks(registry, environment).stacks:
+    for stack in selection.stacks:
         tenants = tenants_of(registry, stack)
         total += len(tenants)
         count = f"[red]{len(tenants)}[/]" if len(tenants) > limit else str(len(tenants))
@@ -100,6 +118,33 @@ def _run(
 ) -> None:
     if operation != "up" and no_sync:
         raise CommandError("--no-sync applies to `fleet up` only", 2)
+    _, selection = _selection(registry_dir, stack_globs, changed_only, base, head, environment)
+    if not selection.stacks:
+        print(f"fleet {operation}: no stack to run" + (" (no tenant changed)" if changed_only else ""))
+        return
+
+    from railzway.stacks import AutomationStacks
+
+    try:
+        runner = AutomationStacks()
+    except PulumiUnavailable as e:
+        raise CommandError(str(e), 2) from None
+    after_up = _cloud_db_hook() if operation == "up" and not no_sync else None
+    refs = [StackRef.of(s) for s in selection.stacks]
+    with LiveProgress(Console(stderr=True)) as live:
+        report = run_fleet(
+            refs, operation, runner, parallel=parallel or default_parallelism(), after_up=after_up, observer=live
+        )
+    Console().print(summary_table(report))
+    if not report.ok:
+        failed = report.failed
+        raise CommandError(f"{len(failed)} of {len(report.outcomes)} stacks failed: {', '.join(failed)}", 1)
+
+
+def _selection(
+    registry_dir: Path, stack_globs: list[str], changed_only: bool, base: str | None, head: str, environment: str
+) -> tuple[Registry, Selection]:
+    """The registry (at --head with --changed-only) and the stacks the options select."""
     base_registry: Registry | None = None
     if changed_only:
         if base is None:
@@ -122,26 +167,7 @@ def _run(
             f"warning: {stack.name} held changed tenants but its shard no longer exists in {registry_dir}: "
             "not run (move its tenants out and remove the stack deliberately)"
         )
-    if not selection.stacks:
-        print(f"fleet {operation}: no stack to run" + (" (no tenant changed)" if changed_only else ""))
-        return
-
-    from railzway.stacks import AutomationStacks
-
-    try:
-        runner = AutomationStacks()
-    except PulumiUnavailable as e:
-        raise CommandError(str(e), 2) from None
-    after_up = _cloud_db_hook() if operation == "up" and not no_sync else None
-    refs = [StackRef.of(s) for s in selection.stacks]
-    with LiveProgress(Console(stderr=True)) as live:
-        report = run_fleet(
-            refs, operation, runner, parallel=parallel or default_parallelism(), after_up=after_up, observer=live
-        )
-    Console().print(summary_table(report))
-    if not report.ok:
-        failed = report.failed
-        raise CommandError(f"{len(failed)} of {len(report.outcomes)} stacks failed: {', '.join(failed)}", 1)
+    return registry, selection
 
 
 def _cloud_db_hook() -> AfterUp:

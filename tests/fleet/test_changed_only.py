@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fleet_fakes import write_registry, write_tenant_file
+from fleet_fakes import PROJECT, write_registry, write_tenant_file
 
 from railzway.fleet import RevisionError, SelectionError, registry_at_revision, select_stacks
 from railzway.loader import RegistryError, load_registry
@@ -128,3 +131,33 @@ def test_globs_narrow_the_stacks(repo: Path) -> None:
 def test_a_glob_matching_no_stack_is_refused_listing_the_stacks(repo: Path) -> None:
     with pytest.raises(SelectionError, match=r"--stacks 'prod-ap-\*' matches no stack of the scheme \(prod-eu-west-00"):
         select_stacks(load_registry(repo / "tenants"), "prod", ["prod-ap-*"])
+
+
+def test_fleet_stacks_prints_the_changed_stacks_as_a_json_matrix_for_ci(repo: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    write_tenant_file(repo / "tenants", {"org_id": 3, "region": "us-east", "shard": 0, "version": "1.9.0"})
+    head = commit(repo, "upgrade org 3")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "railzway",
+            "fleet",
+            "stacks",
+            "--registry",
+            "tenants",
+            "--changed-only",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--format",
+            "json",
+        ],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["prod-us-east-00"]
