@@ -132,6 +132,7 @@ def up(say: Say) -> int:
             "[5/6] audit of the live server (nothing deployed, so it reports every tenant missing)",
             audit_args,
             env,
+            last_lines=2,
         )
     status |= _step(
         say,
@@ -236,12 +237,16 @@ def _create_database(state: DemoState, name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _step(say: Say, title: str, args: list[str], env: Mapping[str, str]) -> int:
+def _step(say: Say, title: str, args: list[str], env: Mapping[str, str], last_lines: int | None = None) -> int:
     say(f"\n{title}\n  $ python -m railzway {' '.join(_masked(args))}")
     done = subprocess.run(
         [sys.executable, "-m", "railzway", *args], cwd=PROJECT_DIR, env=dict(env), capture_output=True, text=True
     )
-    for line in (done.stdout + done.stderr).rstrip().splitlines():
+    lines = (done.stdout + done.stderr).rstrip().splitlines()
+    if last_lines is not None and len(lines) > last_lines:
+        say(f"  ... ({len(lines) - last_lines} lines elided)")
+        lines = lines[-last_lines:]
+    for line in lines:
         say(f"  {line}")
     return 0 if done.returncode == 0 else 1
 

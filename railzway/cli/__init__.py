@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Wide enough that `railzway` with no command lists every command on one line, untruncated.
+    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 120, "max_content_width": 120},
 )
 
 
