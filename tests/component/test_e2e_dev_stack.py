@@ -29,6 +29,7 @@ from railzway import naming, rules
 from railzway.loader import load_registry, write_tenant
 from railzway.localpg import LocalPostgres
 from railzway.model import Registry
+from tests.e2e_support import local_stack_config
 
 pytestmark = [
     pytest.mark.e2e,
@@ -85,17 +86,7 @@ def deployed(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) 
         stack_name=stack_name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
     )
     try:
-        config = {"railzway:registryDir": auto.ConfigValue(str(work / "tenants"))}
-        for region in registry.regions.regions:
-            prefix = f"railzway:regions.{region}.postgres"
-            config |= {
-                f"{prefix}.host": auto.ConfigValue(postgres.host),
-                f"{prefix}.port": auto.ConfigValue(str(postgres.port)),
-                f"{prefix}.username": auto.ConfigValue(postgres.superuser),
-                f"{prefix}.sslmode": auto.ConfigValue("disable"),
-                f"{prefix}.tenantHost": auto.ConfigValue(postgres.host),
-                f"{prefix}.password": auto.ConfigValue(postgres.password, secret=True),
-            }
+        config = local_stack_config(postgres, work / "tenants")
         stack.set_all_config(config, path=True)
         up = stack.up(on_output=log.info)
         yield Deployed(stack, registry, up)

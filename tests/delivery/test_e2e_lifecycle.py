@@ -34,6 +34,7 @@ from railzway import naming
 from railzway.loader import load_registry, tenant_path, write_tenant
 from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
+from tests.e2e_support import local_stack_config
 
 pytestmark = [
     pytest.mark.e2e,
@@ -93,17 +94,7 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
         stack_name=stack_name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
     )
     try:
-        config = {"railzway:registryDir": auto.ConfigValue(str(registry_dir))}
-        for region in ("eu-west", "us-east"):
-            prefix = f"railzway:regions.{region}.postgres"
-            config |= {
-                f"{prefix}.host": auto.ConfigValue(server.host),
-                f"{prefix}.port": auto.ConfigValue(str(server.port)),
-                f"{prefix}.username": auto.ConfigValue(server.superuser),
-                f"{prefix}.sslmode": auto.ConfigValue("disable"),
-                f"{prefix}.tenantHost": auto.ConfigValue(server.host),
-                f"{prefix}.password": auto.ConfigValue(server.password, secret=True),
-            }
+        config = local_stack_config(server, registry_dir)
         stack.set_all_config(config, path=True)
         stack.up(on_output=log.info)
         yield Lifecycle(server, stack, registry_dir, env)

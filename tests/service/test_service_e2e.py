@@ -25,6 +25,7 @@ from service_helpers import PROJECT, TOKEN, ServeProcess
 from railzway import clouddb, naming
 from railzway.clouddb import parse_keys
 from railzway.localpg import LocalPostgres
+from tests.e2e_support import local_stack_config
 
 pytestmark = [
     pytest.mark.e2e,
@@ -56,17 +57,7 @@ def stack(postgres: LocalPostgres, tmp_path: Path) -> Iterator[dict[str, str]]:
         stack_name=name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
     )
     try:
-        config = {"railzway:registryDir": auto.ConfigValue(str(registry))}
-        for region in ("eu-west", "us-east"):
-            prefix = f"railzway:regions.{region}.postgres"
-            config |= {
-                f"{prefix}.host": auto.ConfigValue(postgres.host),
-                f"{prefix}.port": auto.ConfigValue(str(postgres.port)),
-                f"{prefix}.username": auto.ConfigValue(postgres.superuser),
-                f"{prefix}.sslmode": auto.ConfigValue("disable"),
-                f"{prefix}.tenantHost": auto.ConfigValue(postgres.host),
-                f"{prefix}.password": auto.ConfigValue(postgres.password, secret=True),
-            }
+        config = local_stack_config(postgres, registry)
         selected.set_all_config(config, path=True)
         yield {**env, "RAILZWAY_STACK": name, "RAILZWAY_REGISTRY_DIR": str(registry)}
     finally:
