@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -141,14 +141,14 @@ def sync_tenants(
             if done % 1000 == 0 or done == total:
                 report("checking", done, total)
         unchanged = total - len(changed)
-        sealed = keys.seal_many([(tenant.org_id, tenant.db_password) for tenant, _ in changed])
-        writes = [(tenant.org_id, *desired, *seal, stack) for (tenant, desired), seal in zip(changed, sealed, strict=True)]
         inserted = updated = 0
-        if writes:
-            report("writing", 0, len(writes))
-            inserted = _upsert(conn, writes)
-            updated = len(writes) - inserted
-            report("writing", len(writes), len(writes))
+        if changed:
+            report("writing", 0, len(changed))
+            _upsert(conn, _sealed_rows(changed, keys, stack))
+            # Under the write lock, `current` is exactly what the table held: a row it lacked was inserted.
+            inserted = sum(1 for tenant, _ in changed if tenant.org_id not in current)
+            updated = len(changed) - inserted
+            report("writing", len(changed), len(changed))
         listed = {t.org_id for t in tenants}
         absent = tuple(
             sorted(org for org, row in current.items() if org not in listed and (stack is None or row[-1] == stack))
@@ -196,8 +196,22 @@ def _same(
     return keys.matches(org_id, password, key_id if isinstance(key_id, str) else None, _str_or_none(fingerprint))
 
 
-def _upsert(conn: psycopg.Connection, writes: list[tuple[object, ...]]) -> int:
-    """Apply the rows in one statement; returns how many were inserted (the rest were updated)."""
+def _sealed_rows(
+    changed: Sequence[tuple[TenantOutput, tuple[object, ...]]], keys: KeyRing, stack: str | None
+) -> Iterator[tuple[object, ...]]:
+    """The rows to write, sealed a chunk at a time: the server parses one chunk while the next is sealed."""
+    for start in range(0, len(changed), _SEAL_CHUNK):
+        chunk = changed[start : start + _SEAL_CHUNK]
+        sealed = keys.seal_many([(tenant.org_id, tenant.db_password) for tenant, _ in chunk])
+        for (tenant, desired), seal in zip(chunk, sealed, strict=True):
+            yield (tenant.org_id, *desired, *seal, stack)
+
+
+_SEAL_CHUNK = 1000
+
+
+def _upsert(conn: psycopg.Connection, writes: Iterable[tuple[object, ...]]) -> None:
+    """Apply the rows in one statement."""
     conn.execute(
         "CREATE TEMPORARY TABLE railzway_sync_incoming ("
         + ", ".join(f"{name} {kind}" for name, kind in _INCOMING.items())
@@ -214,14 +228,12 @@ def _upsert(conn: psycopg.Connection, writes: list[tuple[object, ...]]) -> int:
         cur.execute(
             f"""
             INSERT INTO instances AS cur ({columns}, created_at, updated_at)
-            SELECT {columns}, now(), now() FROM railzway_sync_incoming ORDER BY org_id
+            SELECT {columns}, now(), now() FROM railzway_sync_incoming
             ON CONFLICT (org_id) DO UPDATE SET {assignments},
                 source_stack = COALESCE(EXCLUDED.source_stack, cur.source_stack),
                 updated_at = EXCLUDED.updated_at
-            RETURNING (xmax = 0)
             """
         )
-        return sum(1 for (inserted,) in cur.fetchall() if inserted)
 
 
 def _str_or_none(value: object) -> str | None:
