@@ -60,13 +60,22 @@ def status_of(org_id: int) -> str:
 def provision(conn: psycopg.Connection, org_id: int) -> None:
     terminated = status_of(org_id) == "terminated"
     role, database = sql.Identifier(naming.role_name(org_id)), sql.Identifier(naming.database_name(org_id))
-    conn.execute(sql.SQL(
-        "CREATE ROLE {} {} PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-        "CONNECTION LIMIT {}").format(role, sql.SQL("NOLOGIN" if terminated else "LOGIN"),
-                                      sql.Literal(secrets.token_urlsafe(24)), sql.Literal(CONNECTION_LIMIT)))
-    conn.execute(sql.SQL(
-        "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' CONNECTION LIMIT {} ALLOW_CONNECTIONS {}"
-    ).format(database, role, sql.Literal(CONNECTION_LIMIT), sql.SQL("false" if terminated else "true")))
+    conn.execute(
+        sql.SQL(
+            "CREATE ROLE {} {} PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+            "CONNECTION LIMIT {}"
+        ).format(
+            role,
+            sql.SQL("NOLOGIN" if terminated else "LOGIN"),
+            sql.Literal(secrets.token_urlsafe(24)),
+            sql.Literal(CONNECTION_LIMIT),
+        )
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' CONNECTION LIMIT {} ALLOW_CONNECTIONS {}"
+        ).format(database, role, sql.Literal(CONNECTION_LIMIT), sql.SQL("false" if terminated else "true"))
+    )
     conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
 
 
@@ -141,18 +150,26 @@ def main() -> int:
                 build_s = time.perf_counter() - started
                 created = size
                 figures.append((measure(server, write_registry(Path(tmp) / "tenants", size), args.runs), build_s))
-    print(f"{'tenants':>8} {'statements':>10} {'audit median s':>14} {'audit max s':>11} {'findings':>8} "
-          f"{'report s':>8} {'report stmts':>12} {'build s':>8}")
+    print(
+        f"{'tenants':>8} {'statements':>10} {'audit median s':>14} {'audit max s':>11} {'findings':>8} "
+        f"{'report s':>8} {'report stmts':>12} {'build s':>8}"
+    )
     for f, build_s in figures:
-        print(f"{f['tenants']:>8.0f} {f['statements']:>10.0f} {f['median_s']:>14.3f} {f['max_s']:>11.3f} "
-              f"{f['findings']:>8.0f} {f['report_s']:>8.3f} {f['report_statements']:>12.0f} {build_s:>8.1f}")
+        print(
+            f"{f['tenants']:>8.0f} {f['statements']:>10.0f} {f['median_s']:>14.3f} {f['max_s']:>11.3f} "
+            f"{f['findings']:>8.0f} {f['report_s']:>8.3f} {f['report_statements']:>12.0f} {build_s:>8.1f}"
+        )
     small, large = figures[0][0], figures[-1][0]
-    print(f"statements per audit: {small['statements']:.0f} at {small['tenants']:.0f} tenants, "
-          f"{large['statements']:.0f} at {large['tenants']:.0f} (fixed: {small['statements'] == large['statements']})")
-    print(f"audit of {large['tenants']:.0f} tenants: {large['median_s']:.3f} s median = "
-          f"{large['median_s'] / BUDGET_S:.1%} of the {BUDGET_S:.0f} s budget; "
-          f"{large['median_s'] / small['median_s']:.1f}x the time of {small['tenants']:.0f} tenants "
-          f"for {large['tenants'] / small['tenants']:.0f}x the tenants")
+    print(
+        f"statements per audit: {small['statements']:.0f} at {small['tenants']:.0f} tenants, "
+        f"{large['statements']:.0f} at {large['tenants']:.0f} (fixed: {small['statements'] == large['statements']})"
+    )
+    print(
+        f"audit of {large['tenants']:.0f} tenants: {large['median_s']:.3f} s median = "
+        f"{large['median_s'] / BUDGET_S:.1%} of the {BUDGET_S:.0f} s budget; "
+        f"{large['median_s'] / small['median_s']:.1f}x the time of {small['tenants']:.0f} tenants "
+        f"for {large['tenants'] / small['tenants']:.0f}x the tenants"
+    )
     ok = large["median_s"] < BUDGET_S and small["statements"] == large["statements"] and large["findings"] == 0
     return 0 if ok else 1
 

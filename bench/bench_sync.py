@@ -60,7 +60,9 @@ def fleet(count: int) -> dict[str, Any]:
     return {"tenants": tenants}
 
 
-def timed_sync(conn: psycopg.Connection, outputs: dict[str, Any], keys: clouddb.KeyRing) -> tuple[float, clouddb.SyncSummary]:
+def timed_sync(
+    conn: psycopg.Connection, outputs: dict[str, Any], keys: clouddb.KeyRing
+) -> tuple[float, clouddb.SyncSummary]:
     start = time.perf_counter()
     summary = clouddb.sync(conn, outputs, keys)
     return time.perf_counter() - start, summary
@@ -102,6 +104,7 @@ def main() -> None:
             seconds, summary = timed_sync(conn, outputs, keys)
             assert summary.unchanged == args.tenants, summary
             noops.append(seconds)
+
     def median_ratio(numerators: list[float], denominators: list[float]) -> float:
         # Each round's pair ran seconds apart, so a burst of load on a shared machine hits both alike.
         return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
@@ -112,10 +115,14 @@ def main() -> None:
     print(f"tenants: {args.tenants}, rounds: {args.rounds}; medians of the times and of each round's ratios")
     print(f"plain COPY of the same rows:       {copy_m:5.0f} ms")
     print(f"  the same COPY in binary format:  {binary_m:5.0f} ms")
-    print(f"sync, all new:                     {sync_m:5.0f} ms  = {sync_ratio:.2f}x plain COPY (limit 3x), "
-          f"{median_ratio(syncs, binary_copies):.2f}x binary COPY")
-    print(f"no-op sync:                        {noop_m:5.0f} ms  = {median_ratio(noops, copies):.2f}x plain COPY, "
-          f"{noop_ratio:.2f}x sync")
+    print(
+        f"sync, all new:                     {sync_m:5.0f} ms  = {sync_ratio:.2f}x plain COPY (limit 3x), "
+        f"{median_ratio(syncs, binary_copies):.2f}x binary COPY"
+    )
+    print(
+        f"no-op sync:                        {noop_m:5.0f} ms  = {median_ratio(noops, copies):.2f}x plain COPY, "
+        f"{noop_ratio:.2f}x sync"
+    )
     if sync_ratio > 3 or noop_ratio >= 1:
         print("FAIL: sync must take at most 3x the COPY, and a no-op sync less than a sync", file=sys.stderr)
         sys.exit(1)

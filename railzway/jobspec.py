@@ -209,8 +209,10 @@ def credential_findings(jobspec_text: str, known_secrets: Iterable[str] = ()) ->
     """
     findings: list[str] = []
     if _DATABASE_URL_RE.search(jobspec_text):
-        findings.append("contains a PostgreSQL connection URL (postgres:// or postgresql://); inject DATABASE_URL "
-                        "from the tenant's Nomad variable instead")
+        findings.append(
+            "contains a PostgreSQL connection URL (postgres:// or postgresql://); inject DATABASE_URL "
+            "from the tenant's Nomad variable instead"
+        )
     if _PASSWORD_ASSIGNMENT_RE.search(jobspec_text):
         findings.append("contains a PASSWORD= assignment; passwords reach the task only through its Nomad variable")
     try:

@@ -215,7 +215,10 @@ def run_program(
     )
     values = {**config, "registryDir": str(registry_dir)}
     pulumi.runtime.set_all_config(
-        {f"{PROJECT_NAME}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()},
+        {
+            f"{PROJECT_NAME}:{key}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in values.items()
+        },
         [f"{PROJECT_NAME}:{key}" for key in secret_keys],
     )
 

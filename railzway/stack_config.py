@@ -40,9 +40,7 @@ class StackConfigError(Exception):
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(
-        strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 class PostgresEndpoint(_Camel):
@@ -181,7 +179,7 @@ def _message(error: Mapping[str, Any]) -> str:
     elif kind == "missing":
         text = "required key is missing"
     elif message.startswith("Value error, "):
-        text = message[len("Value error, "):]
+        text = message[len("Value error, ") :]
     else:
         text = f"{message[0].lower()}{message[1:]}"
         if "input" in error and kind.endswith("_type"):

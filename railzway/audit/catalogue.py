@@ -204,8 +204,10 @@ def read_catalogue(conn: psycopg.Connection) -> Snapshot:
         if "CONNECT" not in database.public_privileges:
             connectors.setdefault(name, set())
     memberships = tuple(
-        sorted((Membership(member, role, int(depth)) for member, role, depth in membership_rows),
-               key=lambda m: (m.member, m.role))
+        sorted(
+            (Membership(member, role, int(depth)) for member, role, depth in membership_rows),
+            key=lambda m: (m.member, m.role),
+        )
     )
     return Snapshot(
         server=server,

@@ -89,83 +89,152 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Finding]:
     subject = f"role {tenant.role}"
     if role is None:
-        yield Finding(FINDING, "role-missing", tenant.org_id, subject,
-                      "does not exist: the tenant cannot log in" if not tenant.terminated
-                      else "does not exist (the tenant is terminated, its database should keep an owner)",
-                      f"{_PULUMI_UP}; it creates the role again")
+        yield Finding(
+            FINDING,
+            "role-missing",
+            tenant.org_id,
+            subject,
+            "does not exist: the tenant cannot log in"
+            if not tenant.terminated
+            else "does not exist (the tenant is terminated, its database should keep an owner)",
+            f"{_PULUMI_UP}; it creates the role again",
+        )
         return
     if role.privileges:
         held = [c for c in PRIVILEGE_COLUMNS if c in role.privileges]
         what = ", ".join(ROLE_FLAG_TEXT.get(c, (c, ""))[0] for c in held)
         keywords = " ".join(ROLE_FLAG_TEXT[c][1] for c in held if c in ROLE_FLAG_TEXT)
-        yield Finding(FINDING, "role-privileged", tenant.org_id, subject,
-                      f"{what}: a tenant role must hold no power beyond its own database",
-                      f"ALTER ROLE {_ident(tenant.role)} {keywords}; or {_PULUMI_UP}")
+        yield Finding(
+            FINDING,
+            "role-privileged",
+            tenant.org_id,
+            subject,
+            f"{what}: a tenant role must hold no power beyond its own database",
+            f"ALTER ROLE {_ident(tenant.role)} {keywords}; or {_PULUMI_UP}",
+        )
     if tenant.terminated and role.can_login:
-        yield Finding(FINDING, "terminated-role-login", tenant.org_id, subject,
-                      "can log in although the tenant is terminated",
-                      f"ALTER ROLE {_ident(tenant.role)} NOLOGIN; or {_PULUMI_UP}")
+        yield Finding(
+            FINDING,
+            "terminated-role-login",
+            tenant.org_id,
+            subject,
+            "can log in although the tenant is terminated",
+            f"ALTER ROLE {_ident(tenant.role)} NOLOGIN; or {_PULUMI_UP}",
+        )
     if not tenant.terminated and not role.can_login:
-        yield Finding(WARNING, "role-nologin", tenant.org_id, subject,
-                      f"cannot log in although the tenant is {tenant.status}",
-                      f"{_PULUMI_UP} (it sets LOGIN); or ALTER ROLE {_ident(tenant.role)} LOGIN")
+        yield Finding(
+            WARNING,
+            "role-nologin",
+            tenant.org_id,
+            subject,
+            f"cannot log in although the tenant is {tenant.status}",
+            f"{_PULUMI_UP} (it sets LOGIN); or ALTER ROLE {_ident(tenant.role)} LOGIN",
+        )
     if not tenant.terminated and role.password_expired:
-        yield Finding(WARNING, "role-password-expired", tenant.org_id, subject,
-                      f"its password expired at {role.valid_until}: the tenant cannot log in",
-                      f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'")
+        yield Finding(
+            WARNING,
+            "role-password-expired",
+            tenant.org_id,
+            subject,
+            f"its password expired at {role.valid_until}: the tenant cannot log in",
+            f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'",
+        )
     if role.connection_limit != tenant.tier.connection_limit:
-        yield Finding(WARNING, "role-connection-limit", tenant.org_id, subject,
-                      f"connection limit is {_limit(role.connection_limit)}; tier {tenant.tier_name} "
-                      f"sets {tenant.tier.connection_limit}",
-                      f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT "
-                      f"{tenant.tier.connection_limit}")
+        yield Finding(
+            WARNING,
+            "role-connection-limit",
+            tenant.org_id,
+            subject,
+            f"connection limit is {_limit(role.connection_limit)}; tier {tenant.tier_name} "
+            f"sets {tenant.tier.connection_limit}",
+            f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT {tenant.tier.connection_limit}",
+        )
 
 
 def _database_findings(tenant: ExpectedTenant, database: DatabaseRow | None) -> Iterator[Finding]:
     subject = f"database {tenant.database}"
     if database is None:
-        yield Finding(FINDING, "database-missing", tenant.org_id, subject,
-                      "does not exist: the tenant's data is gone or was renamed" if tenant.terminated
-                      else "does not exist: the tenant has nowhere to store its data",
-                      "look for a renamed database (\\l) before anything else; " + _PULUMI_UP
-                      + " to create an empty one")
+        yield Finding(
+            FINDING,
+            "database-missing",
+            tenant.org_id,
+            subject,
+            "does not exist: the tenant's data is gone or was renamed"
+            if tenant.terminated
+            else "does not exist: the tenant has nowhere to store its data",
+            "look for a renamed database (\\l) before anything else; " + _PULUMI_UP + " to create an empty one",
+        )
         return
     if database.owner != tenant.role:
-        yield Finding(FINDING, "database-owner", tenant.org_id, subject,
-                      f"is owned by {database.owner}, not by the tenant's role {tenant.role}",
-                      f"ALTER DATABASE {_ident(tenant.database)} OWNER TO {_ident(tenant.role)}; or {_PULUMI_UP}")
+        yield Finding(
+            FINDING,
+            "database-owner",
+            tenant.org_id,
+            subject,
+            f"is owned by {database.owner}, not by the tenant's role {tenant.role}",
+            f"ALTER DATABASE {_ident(tenant.database)} OWNER TO {_ident(tenant.role)}; or {_PULUMI_UP}",
+        )
     if database.public_privileges:
         held = ", ".join(sorted(database.public_privileges))
-        yield Finding(FINDING, "public-privileges", tenant.org_id, subject,
-                      f"PUBLIC holds {held}: every role on the server may use it",
-                      f"REVOKE ALL ON DATABASE {_ident(tenant.database)} FROM PUBLIC; or {_PULUMI_UP}")
+        yield Finding(
+            FINDING,
+            "public-privileges",
+            tenant.org_id,
+            subject,
+            f"PUBLIC holds {held}: every role on the server may use it",
+            f"REVOKE ALL ON DATABASE {_ident(tenant.database)} FROM PUBLIC; or {_PULUMI_UP}",
+        )
     if database.is_template:
-        yield Finding(FINDING, "database-template", tenant.org_id, subject,
-                      "is marked as a template: any role that may create databases can copy its data",
-                      f"ALTER DATABASE {_ident(tenant.database)} IS_TEMPLATE false")
+        yield Finding(
+            FINDING,
+            "database-template",
+            tenant.org_id,
+            subject,
+            "is marked as a template: any role that may create databases can copy its data",
+            f"ALTER DATABASE {_ident(tenant.database)} IS_TEMPLATE false",
+        )
     if database.encoding != EXPECTED_ENCODING:
-        yield Finding(WARNING, "database-encoding", tenant.org_id, subject,
-                      f"encoding is {database.encoding}, not {EXPECTED_ENCODING}",
-                      "an encoding cannot be changed in place: dump, recreate from template0 as UTF8, restore")
+        yield Finding(
+            WARNING,
+            "database-encoding",
+            tenant.org_id,
+            subject,
+            f"encoding is {database.encoding}, not {EXPECTED_ENCODING}",
+            "an encoding cannot be changed in place: dump, recreate from template0 as UTF8, restore",
+        )
     # A terminated tenant's database stays reachable by the admin (ALLOW_CONNECTIONS true, so the provider can
     # manage its grant) and refuses everyone else through CONNECTION LIMIT 0: see rules.database_connection_limit.
     if tenant.terminated:
         if database.allow_connections and database.connection_limit != 0:
-            yield Finding(WARNING, "terminated-database-connections", tenant.org_id, subject,
-                          f"still accepts connections (limit {_limit(database.connection_limit)}) although the "
-                          "tenant is terminated",
-                          f"ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT 0; or {_PULUMI_UP}")
+            yield Finding(
+                WARNING,
+                "terminated-database-connections",
+                tenant.org_id,
+                subject,
+                f"still accepts connections (limit {_limit(database.connection_limit)}) although the "
+                "tenant is terminated",
+                f"ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT 0; or {_PULUMI_UP}",
+            )
         return
     if not database.allow_connections:
-        yield Finding(WARNING, "database-refuses-connections", tenant.org_id, subject,
-                      f"does not accept connections although the tenant is {tenant.status}",
-                      f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS true; or {_PULUMI_UP}")
+        yield Finding(
+            WARNING,
+            "database-refuses-connections",
+            tenant.org_id,
+            subject,
+            f"does not accept connections although the tenant is {tenant.status}",
+            f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS true; or {_PULUMI_UP}",
+        )
     wanted_limit = rules.database_connection_limit(tenant.status, tenant.tier.connection_limit)
     if database.connection_limit != wanted_limit:
-        yield Finding(WARNING, "database-connection-limit", tenant.org_id, subject,
-                      f"connection limit is {_limit(database.connection_limit)}; tier {tenant.tier_name} "
-                      f"sets {wanted_limit}",
-                      f"{_PULUMI_UP}; or ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT {wanted_limit}")
+        yield Finding(
+            WARNING,
+            "database-connection-limit",
+            tenant.org_id,
+            subject,
+            f"connection limit is {_limit(database.connection_limit)}; tier {tenant.tier_name} sets {wanted_limit}",
+            f"{_PULUMI_UP}; or ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT {wanted_limit}",
+        )
 
 
 def _connect_findings(
@@ -180,16 +249,23 @@ def _connect_findings(
         if role in database.connect_grantees:
             fix = f"REVOKE CONNECT ON DATABASE {_ident(tenant.database)} FROM {_ident(role)}"
         else:
-            fix = (f"{role} gets CONNECT through a role it belongs to: REVOKE that membership "
-                   f"(`\\du {role}` lists them) or the group's CONNECT on {tenant.database}")
-        yield Finding(FINDING, "foreign-connect", tenant.org_id, subject,
-                      f"{who} may connect; only {tenant.role} may", fix)
+            fix = (
+                f"{role} gets CONNECT through a role it belongs to: REVOKE that membership "
+                f"(`\\du {role}` lists them) or the group's CONNECT on {tenant.database}"
+            )
+        yield Finding(
+            FINDING, "foreign-connect", tenant.org_id, subject, f"{who} may connect; only {tenant.role} may", fix
+        )
     role_row = snapshot.roles.get(tenant.role)
-    if (not tenant.terminated and role_row is not None and tenant.role not in connectors
-            and not role_row.superuser):
-        yield Finding(WARNING, "own-connect", tenant.org_id, subject,
-                      f"the tenant's own role {tenant.role} may not connect to it",
-                      f"GRANT CONNECT ON DATABASE {_ident(tenant.database)} TO {_ident(tenant.role)}")
+    if not tenant.terminated and role_row is not None and tenant.role not in connectors and not role_row.superuser:
+        yield Finding(
+            WARNING,
+            "own-connect",
+            tenant.org_id,
+            subject,
+            f"the tenant's own role {tenant.role} may not connect to it",
+            f"GRANT CONNECT ON DATABASE {_ident(tenant.database)} TO {_ident(tenant.role)}",
+        )
 
 
 def _orphans(known_org_ids: Collection[int], snapshot: Snapshot) -> Iterator[Finding]:
@@ -201,23 +277,34 @@ def _orphans(known_org_ids: Collection[int], snapshot: Snapshot) -> Iterator[Fin
 
 def _orphan(kind: str, name: str, org_id: int | None, known_org_ids: Collection[int]) -> Iterator[Finding]:
     if org_id is None:
-        yield Finding(WARNING, f"unrecognised-{kind}-name", None, f"{kind} {name}",
-                      f"looks like a tenant {kind} but its name is not one the fleet creates",
-                      f"rename or drop it deliberately; tenant {kind}s are named "
-                      f"{naming.DATABASE_PREFIX if kind == 'database' else naming.ROLE_PREFIX}<org id>")
+        yield Finding(
+            WARNING,
+            f"unrecognised-{kind}-name",
+            None,
+            f"{kind} {name}",
+            f"looks like a tenant {kind} but its name is not one the fleet creates",
+            f"rename or drop it deliberately; tenant {kind}s are named "
+            f"{naming.DATABASE_PREFIX if kind == 'database' else naming.ROLE_PREFIX}<org id>",
+        )
     elif org_id not in known_org_ids:
-        yield Finding(FINDING, f"orphan-{kind}", org_id, f"{kind} {name}",
-                      f"org {org_id} is not in the registry: we hold this {kind} and no longer manage it",
-                      f"restore tenants/orgs/{org_id}.yaml (status: terminated keeps the data without logins), "
-                      f"or back it up and drop it deliberately")
+        yield Finding(
+            FINDING,
+            f"orphan-{kind}",
+            org_id,
+            f"{kind} {name}",
+            f"org {org_id} is not in the registry: we hold this {kind} and no longer manage it",
+            f"restore tenants/orgs/{org_id}.yaml (status: terminated keeps the data without logins), "
+            f"or back it up and drop it deliberately",
+        )
 
 
 def _membership_findings(snapshot: Snapshot, expected_ids: set[int], known_ids: set[int]) -> Iterator[Finding]:
     for m in snapshot.memberships:
         member_org = naming.org_id_of_role(m.member)
         role_org = naming.org_id_of_role(m.role)
-        in_scope = (member_org is None or member_org in expected_ids or member_org not in known_ids
-                    or role_org in expected_ids)
+        in_scope = (
+            member_org is None or member_org in expected_ids or member_org not in known_ids or role_org in expected_ids
+        )
         if m.member == m.role or not in_scope:
             continue
         yield _membership(m, member_org, role_org, snapshot.roles.get(m.role))
@@ -226,22 +313,47 @@ def _membership_findings(snapshot: Snapshot, expected_ids: set[int], known_ids: 
 def _membership(m: Membership, member_org: int | None, role_org: int | None, granted: RoleRow | None) -> Finding:
     subject = f"role {m.member}"
     how = "" if m.depth == 1 else f" (through {m.depth - 1} intermediate role{'s' * (m.depth > 2)})"
-    fix = (f"REVOKE {_ident(m.role)} FROM {_ident(m.member)}" if m.depth == 1
-           else f"REVOKE the membership chain from {m.member} to {m.role} (`\\du {m.member}`)")
+    fix = (
+        f"REVOKE {_ident(m.role)} FROM {_ident(m.member)}"
+        if m.depth == 1
+        else f"REVOKE the membership chain from {m.member} to {m.role} (`\\du {m.member}`)"
+    )
     if role_org is not None:
-        return Finding(FINDING, "tenant-membership", member_org, subject,
-                       f"is a member of org {role_org}'s role {m.role}{how}: it inherits that tenant's access", fix)
+        return Finding(
+            FINDING,
+            "tenant-membership",
+            member_org,
+            subject,
+            f"is a member of org {role_org}'s role {m.role}{how}: it inherits that tenant's access",
+            fix,
+        )
     if granted is not None and (granted.superuser or granted.privileges):
-        return Finding(FINDING, "privileged-membership", member_org, subject,
-                       f"is a member of {m.role}{how}, which "
-                       f"{', '.join(ROLE_FLAG_TEXT.get(c, (c, ''))[0] for c in PRIVILEGE_COLUMNS if c in granted.privileges)}",
-                       fix)
+        return Finding(
+            FINDING,
+            "privileged-membership",
+            member_org,
+            subject,
+            f"is a member of {m.role}{how}, which "
+            f"{', '.join(ROLE_FLAG_TEXT.get(c, (c, ''))[0] for c in PRIVILEGE_COLUMNS if c in granted.privileges)}",
+            fix,
+        )
     if m.role.startswith(POWERFUL_BUILTIN_ROLE_PREFIX):
-        return Finding(FINDING, "builtin-membership", member_org, subject,
-                       f"is a member of the built-in role {m.role}{how}, whose powers reach past its own database",
-                       fix)
-    return Finding(WARNING, "membership", member_org, subject,
-                   f"is a member of {m.role}{how}; the fleet grants tenant roles no membership", fix)
+        return Finding(
+            FINDING,
+            "builtin-membership",
+            member_org,
+            subject,
+            f"is a member of the built-in role {m.role}{how}, whose powers reach past its own database",
+            fix,
+        )
+    return Finding(
+        WARNING,
+        "membership",
+        member_org,
+        subject,
+        f"is a member of {m.role}{how}; the fleet grants tenant roles no membership",
+        fix,
+    )
 
 
 def _limit(value: int) -> str:

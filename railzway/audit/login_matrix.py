@@ -84,12 +84,17 @@ def cloud_db_passwords(org_ids: Collection[int], environ: Mapping[str, str] = os
         keys = clouddb.load_keys(environ)
         with clouddb.connect(clouddb.cloud_db_url(environ), APPLICATION_NAME) as conn:
             found = clouddb.credentials(conn, keys, list(org_ids))
-    except (clouddb.CloudDBUnavailable, clouddb.CredentialsKeyError, clouddb.CredentialsError,
-            clouddb.MigrationError) as e:
+    except (
+        clouddb.CloudDBUnavailable,
+        clouddb.CredentialsKeyError,
+        clouddb.CredentialsError,
+        clouddb.MigrationError,
+    ) as e:
         raise CannotRun(f"the login matrix needs the Cloud DB: {e}") from None
     except psycopg.Error as e:
-        raise CannotRun(f"the login matrix cannot read the Cloud DB ({type(e).__name__}: "
-                        f"{' '.join(str(e).split())})") from None
+        raise CannotRun(
+            f"the login matrix cannot read the Cloud DB ({type(e).__name__}: {' '.join(str(e).split())})"
+        ) from None
     return {org_id: found[org_id].password for org_id in found}
 
 
@@ -124,10 +129,16 @@ def run_matrix(
     for tenant in tenants:
         if tenant.org_id not in passwords and not tenant.terminated:
             result.counts.without_password += 1
-            result.findings.append(Finding(
-                WARNING, "login-no-password", tenant.org_id, f"role {tenant.role}",
-                "the Cloud DB holds no password for this tenant, so its logins were not tried",
-                "run `railzway sync` for the stack that holds the tenant"))
+            result.findings.append(
+                Finding(
+                    WARNING,
+                    "login-no-password",
+                    tenant.org_id,
+                    f"role {tenant.role}",
+                    "the Cloud DB holds no password for this tenant, so its logins were not tried",
+                    "run `railzway sync` for the stack that holds the tenant",
+                )
+            )
     for r in results:
         _count(result, r)
     return result
@@ -139,42 +150,70 @@ def _count(result: MatrixResult, r: Result) -> None:
     subject = f"role {a.tenant.role}"
     if r.outcome == "inconclusive":
         counts.inconclusive += 1
-        result.findings.append(Finding(
-            WARNING, "login-inconclusive", a.target_org, subject,
-            f"the login to {a.database} got no answer about its rights ({r.reason})",
-            "run the audit again when the server has free connections"))
+        result.findings.append(
+            Finding(
+                WARNING,
+                "login-inconclusive",
+                a.target_org,
+                subject,
+                f"the login to {a.database} got no answer about its rights ({r.reason})",
+                "run the audit again when the server has free connections",
+            )
+        )
         return
     if own and a.expect == "accept":
         counts.own_expected_accept += 1
         counts.own_accepted += r.outcome == "accepted"
         if r.outcome == "refused":
-            result.findings.append(Finding(
-                FINDING, "login-own-refused", a.tenant.org_id, subject,
-                f"cannot log in to its own database {a.database} with the Cloud DB password ({r.reason})",
-                "run `pulumi up` then `railzway sync` for the tenant's stack so the role and the Cloud DB agree"))
+            result.findings.append(
+                Finding(
+                    FINDING,
+                    "login-own-refused",
+                    a.tenant.org_id,
+                    subject,
+                    f"cannot log in to its own database {a.database} with the Cloud DB password ({r.reason})",
+                    "run `pulumi up` then `railzway sync` for the tenant's stack so the role and the Cloud DB agree",
+                )
+            )
     elif own:
         counts.own_expected_refuse += 1
         counts.own_refused += r.outcome == "refused"
         if r.outcome == "accepted":
-            result.findings.append(Finding(
-                FINDING, "login-terminated-accepted", a.tenant.org_id, subject,
-                f"logged in to {a.database} although the tenant is terminated",
-                f"ALTER ROLE {a.tenant.role} NOLOGIN; ALTER DATABASE {a.database} ALLOW_CONNECTIONS false"))
+            result.findings.append(
+                Finding(
+                    FINDING,
+                    "login-terminated-accepted",
+                    a.tenant.org_id,
+                    subject,
+                    f"logged in to {a.database} although the tenant is terminated",
+                    f"ALTER ROLE {a.tenant.role} NOLOGIN; ALTER DATABASE {a.database} ALLOW_CONNECTIONS false",
+                )
+            )
     else:
         counts.foreign_attempted += 1
         counts.foreign_refused += r.outcome == "refused"
         if r.outcome == "accepted":
-            result.findings.append(Finding(
-                FINDING, "login-foreign-accepted", a.target_org, f"database {a.database}",
-                f"org {a.tenant.org_id}'s role {a.tenant.role} logged in to it with its own password",
-                f"REVOKE ALL ON DATABASE {a.database} FROM PUBLIC, and revoke whatever grants "
-                f"{a.tenant.role} CONNECT (the audit's foreign-connect findings name it)"))
+            result.findings.append(
+                Finding(
+                    FINDING,
+                    "login-foreign-accepted",
+                    a.target_org,
+                    f"database {a.database}",
+                    f"org {a.tenant.org_id}'s role {a.tenant.role} logged in to it with its own password",
+                    f"REVOKE ALL ON DATABASE {a.database} FROM PUBLIC, and revoke whatever grants "
+                    f"{a.tenant.role} CONNECT (the audit's foreign-connect findings name it)",
+                )
+            )
 
 
 def _try(admin_url: str, attempt: Attempt, password: str) -> Result:
     conninfo = make_conninfo(
-        admin_url, user=attempt.tenant.role, password=password, dbname=attempt.database,
-        connect_timeout=LOGIN_TIMEOUT_S, application_name=APPLICATION_NAME,
+        admin_url,
+        user=attempt.tenant.role,
+        password=password,
+        dbname=attempt.database,
+        connect_timeout=LOGIN_TIMEOUT_S,
+        application_name=APPLICATION_NAME,
     )
     try:
         psycopg.connect(conninfo, autocommit=True).close()

@@ -91,18 +91,20 @@ def to_json(rows: Sequence[TenantUsage]) -> str:
 
 # name, HELP text, value of a row (None: no sample for that row).
 _METRICS: tuple[tuple[str, str, Callable[[TenantUsage], float | None]], ...] = (
-    ("database_present", "1 when the tenant's database exists on the server, 0 when it is missing.",
-     lambda r: 1 if r.present else 0),
-    ("database_size_bytes", "Size of the tenant's database (pg_database_size).",
-     lambda r: r.size_bytes),
-    ("storage_quota_bytes", "Storage quota of the tenant's tier.",
-     lambda r: r.storage_quota_bytes),
-    ("over_storage_quota", "1 when the tenant's database is larger than its tier's storage quota.",
-     lambda r: 1 if r.over_quota else 0),
-    ("connections", "Open client connections to the tenant's database (pg_stat_activity).",
-     lambda r: r.connections),
-    ("connection_limit", "Connection limit of the tenant's tier.",
-     lambda r: r.connection_limit),
+    (
+        "database_present",
+        "1 when the tenant's database exists on the server, 0 when it is missing.",
+        lambda r: 1 if r.present else 0,
+    ),
+    ("database_size_bytes", "Size of the tenant's database (pg_database_size).", lambda r: r.size_bytes),
+    ("storage_quota_bytes", "Storage quota of the tenant's tier.", lambda r: r.storage_quota_bytes),
+    (
+        "over_storage_quota",
+        "1 when the tenant's database is larger than its tier's storage quota.",
+        lambda r: 1 if r.over_quota else 0,
+    ),
+    ("connections", "Open client connections to the tenant's database (pg_stat_activity).", lambda r: r.connections),
+    ("connection_limit", "Connection limit of the tenant's tier.", lambda r: r.connection_limit),
 )
 
 
@@ -122,9 +124,17 @@ def to_prometheus(rows: Sequence[TenantUsage]) -> str:
 
 def to_table(rows: Sequence[TenantUsage]) -> Table:
     table = Table(title="Tenant databases", title_justify="left")
-    for header, justify in (("org", "right"), ("region", "left"), ("tier", "left"), ("status", "left"),
-                            ("size", "right"), ("quota", "right"), ("used", "right"),
-                            ("conns", "right"), ("", "left")):
+    for header, justify in (
+        ("org", "right"),
+        ("region", "left"),
+        ("tier", "left"),
+        ("status", "left"),
+        ("size", "right"),
+        ("quota", "right"),
+        ("used", "right"),
+        ("conns", "right"),
+        ("", "left"),
+    ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         if row.size_bytes is None:
@@ -135,8 +145,17 @@ def to_table(rows: Sequence[TenantUsage]) -> Table:
             note = "[red]OVER QUOTA[/red]" if row.over_quota else ""
         if row.present and row.connections >= row.connection_limit:
             note = (note + " " if note else "") + "[yellow]at connection limit[/yellow]"
-        table.add_row(str(row.org_id), row.region, row.tier, row.status, size, _size(row.storage_quota_bytes),
-                      used, f"{row.connections}/{row.connection_limit}", note)
+        table.add_row(
+            str(row.org_id),
+            row.region,
+            row.tier,
+            row.status,
+            size,
+            _size(row.storage_quota_bytes),
+            used,
+            f"{row.connections}/{row.connection_limit}",
+            note,
+        )
     return table
 
 

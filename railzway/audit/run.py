@@ -117,5 +117,7 @@ def _read(admin_url: str, read: Callable[[], T]) -> T:
         return read()
     except psycopg.Error as e:
         reason = connection.scrub(" ".join(str(e).split()), admin_url)
-        raise CannotRun(f"cannot read the server's catalogue ({reason}); the admin role needs to read "
-                        "pg_catalog and pg_stat_activity") from None
+        raise CannotRun(
+            f"cannot read the server's catalogue ({reason}); the admin role needs to read "
+            "pg_catalog and pg_stat_activity"
+        ) from None

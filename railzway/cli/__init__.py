@@ -14,7 +14,19 @@ import typer
 from railzway.cli.common import CommandError, console_err, state
 
 # Each module named here has `register(app)`; the order is the order `--help` lists them in.
-COMMAND_MODULES = ("validate", "audit", "report", "migrate", "sync", "rekey", "fleet", "assign_shard", "move", "serve", "demo")
+COMMAND_MODULES = (
+    "validate",
+    "audit",
+    "report",
+    "migrate",
+    "sync",
+    "rekey",
+    "fleet",
+    "assign_shard",
+    "move",
+    "serve",
+    "demo",
+)
 
 app = typer.Typer(
     name="railzway",

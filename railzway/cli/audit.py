@@ -23,7 +23,9 @@ class Format(enum.StrEnum):
 
 def audit(
     admin_url: str = typer.Option(
-        ..., "--admin-url", metavar="URL",
+        ...,
+        "--admin-url",
+        metavar="URL",
         help="libpq URL of the server's admin role; leave the password out and set PGPASSWORD instead.",
     ),
     registry: Path = typer.Option(..., "--registry", metavar="DIR", help="The tenants registry directory."),
@@ -31,9 +33,10 @@ def audit(
     format: Format = typer.Option(Format.text, "--format", help="text for people, json for scripts."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on configuration warnings too."),
     login_matrix: bool = typer.Option(
-        False, "--login-matrix",
+        False,
+        "--login-matrix",
         help="Also log in as each tenant (passwords from the Cloud DB: RAILZWAY_CLOUD_DB_URL, "
-             "RAILZWAY_CREDENTIALS_KEYS) to its own and to other tenants' databases.",
+        "RAILZWAY_CREDENTIALS_KEYS) to its own and to other tenants' databases.",
     ),
 ) -> None:
     """Check the live server against the registry: exit 0 clean, 1 findings, 2 the audit could not run."""

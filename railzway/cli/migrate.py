@@ -28,7 +28,9 @@ def schema_steps() -> list[SchemaStep]:
 
 
 def migrate(
-    status: bool = typer.Option(False, "--status", help="Print the schema version and whether it is dirty; change nothing."),
+    status: bool = typer.Option(
+        False, "--status", help="Print the schema version and whether it is dirty; change nothing."
+    ),
     force: str | None = typer.Option(
         None,
         "--force",

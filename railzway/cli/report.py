@@ -26,13 +26,16 @@ class Format(enum.StrEnum):
 
 def report_command(
     admin_url: str = typer.Option(
-        ..., "--admin-url", metavar="URL",
+        ...,
+        "--admin-url",
+        metavar="URL",
         help="libpq URL of the server's admin role; leave the password out and set PGPASSWORD instead.",
     ),
     registry: Path = typer.Option(..., "--registry", metavar="DIR", help="The tenants registry directory."),
     region: str | None = typer.Option(None, "--region", metavar="R", help="Report only this region's tenants."),
     format: Format = typer.Option(
-        Format.table, "--format",
+        Format.table,
+        "--format",
         help="table for people, json for scripts, prometheus for node_exporter's textfile collector.",
     ),
     fail_on_quota: bool = typer.Option(False, "--fail-on-quota", help="Exit 1 when a tenant is over its quota."),

@@ -167,7 +167,9 @@ def parse_keys(value: str, source: str = KEYS_ENV) -> KeyRing:
     """Parse the comma-separated base64 keys; errors name the key by position, never by value."""
     parts = [p.strip() for p in value.split(",")]
     if not any(parts):
-        raise CredentialsKeyError(f"{source} is empty: set it to one or more base64 32-byte keys (openssl rand -base64 32)")
+        raise CredentialsKeyError(
+            f"{source} is empty: set it to one or more base64 32-byte keys (openssl rand -base64 32)"
+        )
     keys: list[bytes] = []
     for position, part in enumerate(parts, start=1):
         if not part:
@@ -198,7 +200,9 @@ def load_keys(environ: Mapping[str, str] = os.environ) -> KeyRing:
 
 
 def _fingerprint(mac_key: bytes, associated: bytes, plain: bytes) -> str:
-    return hashlib.blake2b(associated + b"\x00" + plain, key=mac_key, digest_size=32, person=_FINGERPRINT_PERSON).hexdigest()
+    return hashlib.blake2b(
+        associated + b"\x00" + plain, key=mac_key, digest_size=32, person=_FINGERPRINT_PERSON
+    ).hexdigest()
 
 
 def _associated_data(org_id: int) -> bytes:

@@ -127,7 +127,9 @@ class MigrationSource:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table,)).fetchone()
         if not exists or not exists[0]:
             return None, False
-        row = conn.execute(sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(sql.Identifier(self.table))).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(sql.Identifier(self.table))
+        ).fetchone()
         return (None, False) if row is None else (int(row[0]), bool(row[1]))
 
     def apply(self, conn: psycopg.Connection, target: int | None = None) -> list[str]:
@@ -184,9 +186,9 @@ class MigrationSource:
 
     def _ensure_table(self, conn: psycopg.Connection) -> None:
         conn.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)").format(
-                sql.Identifier(self.table)
-            )
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
+            ).format(sql.Identifier(self.table))
         )
 
     def _set_version(self, conn: psycopg.Connection, version: int | None, dirty: bool) -> None:

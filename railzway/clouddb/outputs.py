@@ -127,7 +127,9 @@ def parse_outputs(outputs: object) -> list[TenantOutput]:
         for key, tenant in parsed.tenants.items():
             problems.extend((key, problem) for problem in _semantic_problems(key, tenant, pinned))
     if problems:
-        raise OutputsError([f"org {org}: {what}" if org else what for org, what in sorted(set(problems), key=_problem_order)])
+        raise OutputsError(
+            [f"org {org}: {what}" if org else what for org, what in sorted(set(problems), key=_problem_order)]
+        )
     assert parsed is not None
     return sorted(parsed.tenants.values(), key=lambda t: t.org_id)
 
