@@ -71,5 +71,5 @@ def test_demo_with_the_pulumi_cli_deploys_syncs_and_audits_clean(demo_dir: Path)
         run_demo("down", demo_dir, os.environ["PATH"])
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "created " in output and "inserted 8" in output
+    assert "created " in output and "8 inserted" in output
     assert "0 findings (security or data)" in output or ": 0 findings" in output

@@ -125,7 +125,7 @@ def test_sync_then_audit_is_clean(life: Lifecycle) -> None:
     sync = life.railzway("sync", "--stack", life.stack.name)
     audit = life.audit()
     assert migrate.returncode == 0, migrate.stderr
-    assert sync.returncode == 0 and "inserted 8" in sync.stdout, sync.stdout + sync.stderr
+    assert sync.returncode == 0 and "8 inserted" in sync.stdout, sync.stdout + sync.stderr
     assert audit.returncode == 0, audit.stdout + audit.stderr
     for secret in (life.server.password, life.env["RAILZWAY_CREDENTIALS_KEYS"]):
         assert secret not in sync.stdout + sync.stderr + audit.stdout + audit.stderr
