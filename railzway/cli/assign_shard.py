@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from railzway.cli.common import CommandError, console_err
-from railzway.loader import RegistryError, load_registry, tenant_path, write_tenant
+from railzway.cli.common import REGISTRY_OPTION, CommandError, console_err, registry_or_fail
+from railzway.loader import tenant_path, write_tenant
 from railzway.shards import assign_shards, has_recorded_shard, shard_key, unplaced
 
 
@@ -15,16 +15,11 @@ def assign_shard(
     org_ids: list[int] = typer.Argument(
         None, metavar="[ORG]...", help="Tenants to place (default: every unplaced one)."
     ),
-    registry_dir: Path = typer.Option(Path("tenants"), "--registry", help="The registry directory."),
+    registry_dir: Path = REGISTRY_OPTION,
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a tenant file has no shard (CI)."),
 ) -> None:
     """Give new tenant files the least-loaded shard of their region (ties: the lowest shard)."""
-    try:
-        registry = load_registry(registry_dir)
-    except RegistryError as e:
-        for problem in e.problems:
-            console_err(problem.text())
-        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None
+    registry = registry_or_fail(registry_dir)
     if org_ids:
         missing = [org for org in org_ids if org not in registry.tenants]
         if missing:

@@ -11,7 +11,7 @@ import typer
 from railzway.audit import render
 from railzway.audit.errors import CannotRun
 from railzway.audit.run import registry_or_cannot_run, run_audit
-from railzway.cli.common import CommandError
+from railzway.cli.common import ADMIN_URL_OPTION, CommandError
 
 EXIT_CANNOT_RUN = 2
 
@@ -22,12 +22,7 @@ class Format(enum.StrEnum):
 
 
 def audit(
-    admin_url: str = typer.Option(
-        ...,
-        "--admin-url",
-        metavar="URL",
-        help="libpq URL of the server's admin role; leave the password out and set PGPASSWORD instead.",
-    ),
+    admin_url: str = ADMIN_URL_OPTION,
     registry: Path = typer.Option(..., "--registry", metavar="DIR", help="The tenants registry directory."),
     region: str | None = typer.Option(None, "--region", metavar="R", help="Audit only this region's tenants."),
     format: Format = typer.Option(Format.text, "--format", help="text for people, json for scripts."),

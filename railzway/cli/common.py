@@ -1,9 +1,23 @@
-"""What every command shares: the error type that becomes an exit status, and stderr output."""
+"""What every command shares: the error type that becomes an exit status, stderr output, the registry."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from railzway.loader import RegistryError, load_registry
+from railzway.model import Registry
+
+REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", help="The registry directory.")
+ADMIN_URL_OPTION = typer.Option(
+    ...,
+    "--admin-url",
+    metavar="URL",
+    help="libpq URL of the server's admin role; leave the password out and set PGPASSWORD instead.",
+)
 
 
 @dataclass
@@ -25,3 +39,13 @@ class CommandError(Exception):
 
 def console_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def registry_or_fail(registry_dir: Path) -> Registry:
+    """The registry, or every problem on stderr and a CommandError pointing at `railzway validate`."""
+    try:
+        return load_registry(registry_dir)
+    except RegistryError as e:
+        for problem in e.problems:
+            console_err(problem.text())
+        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from railzway.cli.common import CommandError, console_err
+from railzway.cli.common import REGISTRY_OPTION, CommandError, console_err, registry_or_fail
 from railzway.fleet import (
     AfterUp,
     RevisionError,
@@ -21,7 +21,7 @@ from railzway.fleet import (
     select_stacks,
 )
 from railzway.fleet.display import LiveProgress, summary_table
-from railzway.loader import RegistryError, load_registry
+from railzway.loader import RegistryError
 from railzway.model import Registry
 from railzway.shards import tenants_of
 from railzway.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, OPERATIONS, Operation, PulumiUnavailable, StackRef
@@ -33,7 +33,6 @@ fleet_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", help="The registry directory.")
 ENVIRONMENT_OPTION = typer.Option(
     DEFAULT_ENVIRONMENT, "--environment", envvar=ENVIRONMENT_ENV, help="The environment part of the stack names."
 )
@@ -157,7 +156,7 @@ def _selection(
     else:
         if base is not None:
             raise CommandError("--base is only used with --changed-only", 2)
-        registry = _load(registry_dir)
+        registry = registry_or_fail(registry_dir)
     try:
         selection = select_stacks(registry, environment, stack_globs, base=base_registry, changed_only=changed_only)
     except SelectionError as e:
@@ -181,15 +180,6 @@ def _cloud_db_hook() -> AfterUp:
     except (CloudDBUnavailable, CredentialsKeyError, MigrationError) as e:
         raise CommandError(f"{e} (fleet up syncs the Cloud DB after each stack; --no-sync skips it)", 2) from None
     return clouddb_sync(url, keys)
-
-
-def _load(registry_dir: Path) -> Registry:
-    try:
-        return load_registry(registry_dir)
-    except RegistryError as e:
-        for problem in e.problems:
-            console_err(problem.text())
-        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None
 
 
 def _at(registry_dir: Path, revision: str) -> Registry | None:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from railzway.cli.common import CommandError, console_err
+from railzway.cli.common import REGISTRY_OPTION, CommandError, registry_or_fail
 from railzway.fleet import MoveRefused, check_move, execute_move, plan_move
-from railzway.loader import RegistryError, load_registry
 from railzway.shards import shard_key
 from railzway.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, PulumiUnavailable
 
@@ -21,15 +20,10 @@ def move(
     environment: str = typer.Option(
         DEFAULT_ENVIRONMENT, "--environment", envvar=ENVIRONMENT_ENV, help="The environment of the stacks."
     ),
-    registry_dir: Path = typer.Option(Path("tenants"), "--registry", help="The registry directory."),
+    registry_dir: Path = REGISTRY_OPTION,
 ) -> None:
     """Move a tenant between shard stacks with `pulumi state move` (refused while either stack is locked)."""
-    try:
-        registry = load_registry(registry_dir)
-    except RegistryError as e:
-        for problem in e.problems:
-            console_err(problem.text())
-        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1) from None
+    registry = registry_or_fail(registry_dir)
     try:
         check_move(registry, org_id, to_shard, os.environ)
         from railzway.stacks import AutomationStacks

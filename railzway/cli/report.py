@@ -12,7 +12,7 @@ from rich.console import Console
 from railzway.audit import report
 from railzway.audit.errors import CannotRun
 from railzway.audit.run import registry_or_cannot_run, run_report
-from railzway.cli.common import CommandError
+from railzway.cli.common import ADMIN_URL_OPTION, CommandError
 
 EXIT_CANNOT_RUN = 2
 PIPED_WIDTH = 120
@@ -25,12 +25,7 @@ class Format(enum.StrEnum):
 
 
 def report_command(
-    admin_url: str = typer.Option(
-        ...,
-        "--admin-url",
-        metavar="URL",
-        help="libpq URL of the server's admin role; leave the password out and set PGPASSWORD instead.",
-    ),
+    admin_url: str = ADMIN_URL_OPTION,
     registry: Path = typer.Option(..., "--registry", metavar="DIR", help="The tenants registry directory."),
     region: str | None = typer.Option(None, "--region", metavar="R", help="Report only this region's tenants."),
     format: Format = typer.Option(
