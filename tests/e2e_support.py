@@ -1,23 +1,33 @@
-"""What the end-to-end tests share: a stack's configuration pointing every region at a test server."""
+"""What the end-to-end tests share: a stack configured against a test server, and cleaning up after it."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
 from pulumi import automation as auto
 
+from railzway import naming
 from railzway.localpg import LocalPostgres
+
+PROJECT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 REGIONS = ("eu-west", "us-east")
 
 
-def local_stack_config(server: LocalPostgres, registry_dir: Path) -> dict[str, auto.ConfigValue]:
-    """`railzway:` config (for `set_all_config(..., path=True)`) with every region on `server`, no Nomad.
+def local_stack_config(
+    server: LocalPostgres, registry_dir: Path, regions: Sequence[str] = REGIONS
+) -> dict[str, auto.ConfigValue]:
+    """`railzway:` config (for `set_all_config(..., path=True)`) with `regions` on `server`, no Nomad.
 
     The admin password is a secret config value, as an operator would set it with `--secret`.
     """
     config = {"railzway:registryDir": auto.ConfigValue(str(registry_dir))}
-    for region in REGIONS:
+    for region in regions:
         prefix = f"railzway:regions.{region}.postgres"
         config |= {
             f"{prefix}.host": auto.ConfigValue(server.host),
@@ -28,3 +38,24 @@ def local_stack_config(server: LocalPostgres, registry_dir: Path) -> dict[str, a
             f"{prefix}.password": auto.ConfigValue(server.password, secret=True),
         }
     return config
+
+
+def remove_test_stack(stack: auto.Stack) -> None:
+    """Destroy the stack, remove it and its `Pulumi.<stack>.yaml` (written into the project by set_config).
+
+    `retain_on_delete` leaves the roles and databases behind on destroy: drop them with `drop_tenants`.
+    """
+    try:
+        stack.destroy(on_output=log.info)
+        stack.workspace.remove_stack(stack.name)
+    finally:
+        (PROJECT / f"Pulumi.{stack.name}.yaml").unlink(missing_ok=True)
+
+
+def drop_tenants(server: LocalPostgres, org_ids: Iterable[int]) -> None:
+    """Drop the tenants' databases and roles from the server (test cleanup: the program never drops data)."""
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        for org_id in org_ids:
+            database = sql.Identifier(naming.database_name(org_id))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))

@@ -29,7 +29,7 @@ from railzway import naming, rules
 from railzway.loader import load_registry, write_tenant
 from railzway.localpg import LocalPostgres
 from railzway.model import Registry
-from tests.e2e_support import local_stack_config
+from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,15 +47,6 @@ def moved_registry(target: Path) -> Registry:
         (target / "orgs" / f"{org_id}.yaml").unlink()
         write_tenant(target, tenant.model_copy(update={"org_id": org_id + OFFSET}))
     return load_registry(target)
-
-
-def drop_tenants(postgres: LocalPostgres, org_ids: list[int]) -> None:
-    with psycopg.connect(postgres.url(), autocommit=True) as conn:
-        for org_id in org_ids:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(naming.database_name(org_id)))
-            )
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))
 
 
 class Deployed:
@@ -92,10 +83,8 @@ def deployed(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) 
         yield Deployed(stack, registry, up)
     finally:
         try:
-            stack.destroy(on_output=log.info)
-            stack.workspace.remove_stack(stack_name)
+            remove_test_stack(stack)
         finally:
-            (PROJECT / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
             drop_tenants(postgres, org_ids)
 
 

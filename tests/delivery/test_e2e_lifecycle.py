@@ -34,7 +34,7 @@ from railzway import naming
 from railzway.loader import load_registry, tenant_path, write_tenant
 from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
-from tests.e2e_support import local_stack_config
+from tests.e2e_support import local_stack_config, remove_test_stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -100,10 +100,8 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
         yield Lifecycle(server, stack, registry_dir, env)
     finally:
         try:
-            stack.destroy(on_output=log.info)
-            stack.workspace.remove_stack(stack_name)
+            remove_test_stack(stack)
         finally:
-            (PROJECT / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
             server.stop()
 
 

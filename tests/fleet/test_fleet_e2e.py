@@ -23,15 +23,15 @@ import psycopg
 import pytest
 from fleet_fakes import PROJECT, write_registry
 from psycopg import sql
-from pulumi import automation as auto
 
-from railzway import clouddb, naming
+from railzway import clouddb
 from railzway.fleet import FleetReport, MoveRefused, execute_move, plan_move, run_fleet
 from railzway.fleet.clouddb_hook import clouddb_sync
 from railzway.loader import load_registry
 from railzway.localpg import LocalPostgres
 from railzway.shards import ShardStack
 from railzway.stacks import AutomationStacks, StackRef
+from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,14 +50,6 @@ class Fleet:
     report: FleetReport
     cloud_db: str
     backend: Path
-
-
-def drop_tenants(postgres: LocalPostgres) -> None:
-    with psycopg.connect(postgres.url(), autocommit=True) as conn:
-        for org_id in ORGS:
-            database = sql.Identifier(naming.database_name(org_id))
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))
 
 
 @pytest.fixture(scope="module")
@@ -80,39 +72,23 @@ def fleet(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> 
     cloud_db = postgres.url(cloud_db_name)
     with psycopg.connect(cloud_db) as conn:
         clouddb.migrate(conn)
-    drop_tenants(postgres)
+    drop_tenants(postgres, ORGS)
 
     engine = AutomationStacks(PROJECT, env_vars=env)
     refs = [StackRef.of(ShardStack(environment, "eu-west", shard)) for shard in (0, 1)]
-    prefix = "railzway:regions.eu-west.postgres"
     try:
         for ref in refs:
             # The endpoints are the operator's per-stack configuration; the fleet sets `railzway:shards`.
-            engine.select(ref).set_all_config(
-                {
-                    "railzway:registryDir": auto.ConfigValue(str(registry_dir)),
-                    f"{prefix}.host": auto.ConfigValue(postgres.host),
-                    f"{prefix}.port": auto.ConfigValue(str(postgres.port)),
-                    f"{prefix}.username": auto.ConfigValue(postgres.superuser),
-                    f"{prefix}.sslmode": auto.ConfigValue("disable"),
-                    f"{prefix}.tenantHost": auto.ConfigValue(postgres.host),
-                    f"{prefix}.password": auto.ConfigValue(postgres.password, secret=True),
-                },
-                path=True,
-            )
+            engine.select(ref).set_all_config(local_stack_config(postgres, registry_dir, ["eu-west"]), path=True)
         keys = clouddb.parse_keys(clouddb.generate_key())
         report = run_fleet(refs, "up", engine, parallel=2, after_up=clouddb_sync(cloud_db, keys))
         yield Fleet(engine, registry_dir, environment, refs, report, cloud_db, backend)
     finally:
         try:
             for ref in refs:
-                stack = engine.select(StackRef(ref.name))
-                stack.destroy(on_output=log.info)
-                stack.workspace.remove_stack(ref.name)
+                remove_test_stack(engine.select(StackRef(ref.name)))
         finally:
-            for ref in refs:
-                (PROJECT / f"Pulumi.{ref.name}.yaml").unlink(missing_ok=True)
-            drop_tenants(postgres)
+            drop_tenants(postgres, ORGS)
             with psycopg.connect(postgres.url(), autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(cloud_db_name)))
 

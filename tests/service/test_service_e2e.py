@@ -19,13 +19,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from service_helpers import PROJECT, TOKEN, ServeProcess
 
 from railzway import clouddb, naming
 from railzway.clouddb import parse_keys
 from railzway.localpg import LocalPostgres
-from tests.e2e_support import local_stack_config
+from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -52,7 +51,7 @@ def stack(postgres: LocalPostgres, tmp_path: Path) -> Iterator[dict[str, str]]:
         "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(16),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    drop_tenant(postgres)
+    drop_tenants(postgres, [ORG])
     selected = auto.create_or_select_stack(
         stack_name=name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
     )
@@ -62,19 +61,9 @@ def stack(postgres: LocalPostgres, tmp_path: Path) -> Iterator[dict[str, str]]:
         yield {**env, "RAILZWAY_STACK": name, "RAILZWAY_REGISTRY_DIR": str(registry)}
     finally:
         try:
-            selected.destroy(on_output=log.info)
-            selected.workspace.remove_stack(name)
+            remove_test_stack(selected)
         finally:
-            (PROJECT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-            drop_tenant(postgres)
-
-
-def drop_tenant(postgres: LocalPostgres) -> None:
-    with psycopg.connect(postgres.url(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(naming.database_name(ORG)))
-        )
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(ORG))))
+            drop_tenants(postgres, [ORG])
 
 
 def test_a_tenant_deployed_through_the_api_is_in_the_cloud_db(
