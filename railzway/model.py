@@ -82,7 +82,7 @@ class RegionCatalogue(_Strict):
 
     regions: dict[str, Region] = Field(min_length=1)
     default: str | None = Field(default=None, description="The region a new tenant gets when none is named.")
-    max_tenants_per_shard: int = Field(default=250, ge=1, description="`validate` reports shards above this.")
+    max_tenants_per_shard: int = Field(default=100, ge=1, description="`validate` reports shards above this.")
 
     @model_validator(mode="after")
     def _default_exists(self) -> RegionCatalogue:

@@ -78,7 +78,7 @@ def stacks(
 def _operation(operation: Operation) -> None:
     def command(
         parallel: int | None = typer.Option(
-            None, "--parallel", min=1, help="How many stacks run at once (default: the number of cores)."
+            None, "--parallel", min=1, help="How many stacks run at once (default: one per core, at most 4)."
         ),
         stack_globs: list[str] = typer.Option(
             [], "--stacks", metavar="GLOB", help="Only stacks whose name matches (repeatable), e.g. 'prod-eu-*'."

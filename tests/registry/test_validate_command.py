@@ -209,7 +209,7 @@ def test_github_format_prints_annotations_on_the_problem_line(registry_dir: Path
 
 def test_oversized_shard_is_a_warning_not_an_error(registry_dir: Path) -> None:
     regions = (
-        (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 250", "max_tenants_per_shard: 2")
+        (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 100", "max_tenants_per_shard: 2")
     )
     (registry_dir / "regions.yaml").write_text(regions)
     result = run_validate(str(registry_dir))
