@@ -249,9 +249,11 @@ def require_current(conn: psycopg.Connection, source: MigrationSource = CLOUD_DB
     version, dirty = source.status(conn)
     latest = source.latest()
     if dirty or version != latest:
-        state = "never migrated" if version is None else f"at version {version}{' (dirty)' if dirty else ''}"
+        state = (
+            "has never been migrated" if version is None else f"is at version {version}{' (dirty)' if dirty else ''}"
+        )
         raise SchemaOutOfDate(
-            f"the Cloud DB schema is {state}; this program needs version {latest}: run `python -m railzway migrate`"
+            f"the Cloud DB schema {state}; this program needs version {latest}: run `python -m railzway migrate`"
         )
 
 
