@@ -50,7 +50,7 @@ def test_migrate_command_migrates_an_empty_cloud_db(run_cli: CliRunner, new_data
 def test_migrate_status_prints_version_and_dirty(run_cli: CliRunner) -> None:
     result = run_cli("migrate", "--status")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["version: 6", "dirty: false", "latest: 6"]
+    assert result.stdout.splitlines()[:3] == ["version: 6", "dirty: false", "latest: 6"]
 
 
 def test_migrate_refuses_a_dirty_schema_naming_the_version_and_the_fix(
