@@ -289,3 +289,15 @@ def test_no_command_output_contains_a_secret(
     ]
     leaked = [s for s in secrets if s in printed]
     assert leaked == []
+
+
+def test_sync_stack_says_pulumi_is_missing_before_asking_for_keys(run_cli: CliRunner) -> None:
+    # No key, no Cloud DB URL and no pulumi CLI: the cheapest missing piece is named first.
+    result = run_cli(
+        "sync",
+        "--stack",
+        "dev",
+        env={"PATH": os.path.dirname(sys.executable), "RAILZWAY_CREDENTIALS_KEYS": None, "RAILZWAY_CLOUD_DB_URL": None},
+    )
+    assert_clean_failure(result, 2, "the pulumi CLI is not on PATH")
+    assert "RAILZWAY_CREDENTIALS_KEYS" not in result.stderr
