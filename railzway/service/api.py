@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from railzway.clouddb.read import STATE_COLUMNS
 from railzway.service import store
@@ -38,7 +39,7 @@ from railzway.service.actions import (
     parse_org_id,
 )
 from railzway.service.core import Service
-from railzway.service.guard import MAX_BODY_BYTES, AuthAndBodyLimit
+from railzway.service.guard import MAX_BODY_BYTES, AuthAndBodyLimit, too_large
 from railzway.service.intake import IntakeUnavailable
 from railzway.service.logs import for_requests
 from railzway.service.registry import RegistryUnavailable
@@ -165,8 +166,14 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     digests = [hashlib.sha256(t.encode()).digest() for t in service.settings.api_tokens]
     bearer = HTTPBearer(auto_error=False, description="One of RAILZWAY_API_TOKENS.")
     # The token and the body's size are checked before FastAPI reads the body (see `guard`); the
-    # dependency below repeats the token check so that no /v1 route can be reached without it.
+    # dependency below repeats the token check so that no /v1 route can be reached without it. The last
+    # middleware added runs first: the gate, then starlette's count of the bytes actually received.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     app.add_middleware(AuthAndBodyLimit, token_valid=lambda token: token_matches(token, digests))
+
+    @app.exception_handler(413)
+    async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": too_large(MAX_BODY_BYTES), "field": "body"}, status_code=413)
 
     async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not token_matches(credentials.credentials, digests):

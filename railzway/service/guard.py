@@ -1,13 +1,12 @@
-"""The API's outer gate: the bearer token, then the body's size, before anything reads or parses the body.
+"""The API's outer gate: the bearer token, then the body's declared size, before anything reads the body.
 
 FastAPI reads and parses a body before its dependencies run, so a token check written as a dependency
 comes too late: an unauthenticated caller could make the service hold a body of any size in memory, and
 malformed JSON without a token was answered 422 (which tells a stranger the endpoint parses input)
-instead of 401. This ASGI middleware runs first. For `/v1` it answers 401 from the headers alone, never
-reading the body; for every request it answers 413 when `Content-Length` says the body is over the cap,
-and otherwise reads the body itself, chunk by chunk (a chunked body has no `Content-Length`), stopping
-with 413 as soon as the cap is passed. The application then receives the body from memory, at most
-`max_body` bytes of it.
+instead of 401. This ASGI middleware runs first and looks at the headers only: for `/v1` it answers 401
+without a valid token, and it answers 413 when `Content-Length` says the body is over the cap. A body
+without a `Content-Length` (chunked) is counted as it is read by starlette's `RequestBodyLimitMiddleware`,
+inside this one (see `api.create_app`), which stops at the first chunk past the cap.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import json
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 MAX_BODY_BYTES = 8 * 1024
 """The largest body accepted: every API body is a few short fields, far below this."""
@@ -24,7 +23,7 @@ PROTECTED_PREFIX = "/v1"
 
 
 class AuthAndBodyLimit:
-    """Refuse `/v1` without a valid token (401), and any body over `max_body` bytes (413), unread."""
+    """Refuse `/v1` without a valid token (401), and a declared body over `max_body` bytes (413), unread."""
 
     def __init__(self, app: ASGIApp, *, token_valid: Callable[[str], bool], max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -41,46 +40,21 @@ class AuthAndBodyLimit:
             await _error(send, 401, "a valid bearer token is required", "Authorization", {"WWW-Authenticate": "Bearer"})
             return
         declared = headers.get("content-length")
-        if declared is not None:
-            if not declared.isascii() or not declared.isdigit():
-                await _error(send, 400, "Content-Length is not a number of bytes", "Content-Length")
-                return
-            if int(declared) > self.max_body:
-                await self._too_large(send)
-                return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await self._too_large(send)
-                return
-            more = message.get("more_body", False)
-        await self.app(scope, _replay(bytes(body), receive), send)
+        if declared is not None and (not declared.isascii() or not declared.isdigit()):
+            await _error(send, 400, "Content-Length is not a number of bytes", "Content-Length")
+            return
+        if declared is not None and int(declared) > self.max_body:
+            await _error(send, 413, too_large(self.max_body), "body")
+            return
+        await self.app(scope, receive, send)
 
     def _authorized(self, headers: Headers) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and bool(token) and self.token_valid(token)
 
-    async def _too_large(self, send: Send) -> None:
-        await _error(send, 413, f"the request body is over {self.max_body} bytes", "body")
 
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands the application the body read already, then the connection's own events."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+def too_large(max_body: int) -> str:
+    return f"the request body is over {max_body} bytes"
 
 
 async def _error(send: Send, status: int, detail: str, field: str, headers: dict[str, str] | None = None) -> None:

@@ -196,3 +196,29 @@ def test_readme_says_ci_needs_go_next_to_the_setup_commands() -> None:
     setup = " ".join(readme[readme.index("## Set up and test") : readme.index("## Layout")].split())
     assert "make install" in setup and "make test" in setup
     assert "Go toolchain" in setup and "Go module proxy" in setup
+
+
+def quick_start_block() -> str:
+    readme = (PROJECT / "README.md").read_text()
+    section = readme[readme.index("### Quick start") :]
+    return section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 6)]
+
+
+def test_the_readme_quick_start_runs_verbatim_in_a_fresh_shell(railzway_command: Path, tmp_path: Path) -> None:
+    # A checkout as `make install` leaves it: the registry, the Makefile and .venv holding the command.
+    for name in ("tenants", "Makefile"):
+        (tmp_path / name).symlink_to(PROJECT / name)
+    (tmp_path / ".venv").symlink_to(railzway_command.parent.parent)
+    fresh = {"HOME": str(tmp_path), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-c", quick_start_block()],
+        cwd=tmp_path,
+        env=fresh,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("tenants: valid: 8 tenants") == 2
+    assert "Usage: railzway [OPTIONS] COMMAND [ARGS]..." in result.stdout
+    assert "  assign-shard " in result.stdout
