@@ -107,6 +107,14 @@ def test_no_command_exits_2_with_the_usage_on_stderr(railzway_command: Path) -> 
     assert result.stderr.rstrip().splitlines()[-1] == "error: missing command (one of the commands above)"
 
 
+@pytest.mark.parametrize("group", ["fleet", "demo"])
+def test_a_command_group_without_its_command_exits_2_with_its_usage(railzway_command: Path, group: str) -> None:
+    result = run([railzway_command, group])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"Usage: railzway {group} [OPTIONS] COMMAND [ARGS]...")
+
+
 @pytest.mark.parametrize("words", leaf_commands(), ids=" ".join)
 def test_help_reads_like_a_man_page(railzway_command: Path, words: list[str]) -> None:
     result = run([railzway_command, *words, "--help"])
