@@ -69,11 +69,17 @@ class DemoState:
         }
 
 
+class DemoAlreadyRunning(Exception):
+    """`.demo/` holds a running demo: nothing was started."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a demo is already running (its state is in {DEMO_DIR}): `make demo-down` first")
+
+
 def up(say: Say) -> int:
     """Run the demo; returns the exit status (0 when every step that ran did what it should)."""
     if (DEMO_DIR / "state.json").exists():
-        say("A demo is already running: `make demo-down` first.")
-        return 1
+        raise DemoAlreadyRunning()
     pulumi = shutil.which("pulumi")
     nomad_addr = os.environ.get("NOMAD_ADDR")
     say("Railzway Cloud demo")
@@ -127,13 +133,20 @@ def up(say: Say) -> int:
     if pulumi:
         status |= _step(say, "[5/6] audit: isolation and drift on the live server (expected: clean)", audit_args, env)
     else:
-        _step(
+        # Nothing was deployed, so the audit must fail: its findings are the expected result of this step.
+        failed = _step(
             say,
             "[5/6] audit of the live server (nothing deployed, so it reports every tenant missing)",
             audit_args,
             env,
             last_lines=2,
         )
+        say(
+            "  -> expected result: every tenant is missing because nothing was deployed (exit 1 is correct here)"
+            if failed
+            else "  -> unexpected: the audit passed although nothing was deployed"
+        )
+        status |= 0 if failed else 1
     status |= _step(
         say,
         "[6/6] report: per-tenant size and connections",
@@ -141,15 +154,26 @@ def up(say: Say) -> int:
         env,
     )
 
-    say("\nWhere each tenant's database is:")
+    say(
+        "\nWhere each tenant's database is:"
+        if pulumi
+        else "\nWhere each tenant's database would be (nothing was deployed):"
+    )
     for org_id, tenant in sorted(registry.tenants.items()):
         state_note = " (terminated: no logins; data retained)" if tenant.status == "terminated" else ""
         say(
             f"  org {org_id:>5}  {tenant.region:8} postgres://{naming.role_name(org_id)}@127.0.0.1:{state.port}/{naming.database_name(org_id)}{state_note}"
         )
-    say("\nTo connect as a tenant, take its password from the stack (it is never printed here):")
-    say("  set -a; . .demo/env; set +a   # the demo's backend, passphrase and URLs (file mode 0600)")
-    say(f"  pulumi stack output tenants --show-secrets --stack {STACK}")
+    if pulumi:
+        say("\nTo connect as a tenant, take its password from the stack (it is never printed here):")
+        say("  set -a; . .demo/env; set +a   # the demo's backend, passphrase and URLs (file mode 0600)")
+        say(f"  pulumi stack output tenants --show-secrets --stack {STACK}")
+    else:
+        say("\nNothing was deployed, so these databases do not exist yet and no tenant has a password.")
+        say(
+            "To deploy them, install the pulumi CLI (https://www.pulumi.com/docs/install/) and its plugins "
+            "(README.md, End-to-end tests), then `make demo-down && make demo`."
+        )
     say("Clean up with `make demo-down`.")
     return status
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich import box
 from rich.table import Table
 
 from railzway.audit.catalogue import Usage
@@ -123,7 +124,9 @@ def to_prometheus(rows: Sequence[TenantUsage]) -> str:
 
 
 def to_table(rows: Sequence[TenantUsage]) -> Table:
-    table = Table(title="Tenant databases", title_justify="left")
+    """The table for people: fits 80 columns, since only the findings column wraps (the figures never do)."""
+    # No vertical rules and one space between columns: the figures need 61 columns, the findings get the rest.
+    table = Table(title="Tenant databases", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     for header, justify in (
         ("org", "right"),
         ("region", "left"),
@@ -133,9 +136,9 @@ def to_table(rows: Sequence[TenantUsage]) -> Table:
         ("quota", "right"),
         ("used", "right"),
         ("conns", "right"),
-        ("", "left"),
     ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("findings", justify="left", overflow="fold", min_width=8, ratio=1)
     for row in rows:
         if row.size_bytes is None:
             size, used, note = "-", "-", "[red]database missing[/red]"
@@ -144,7 +147,7 @@ def to_table(rows: Sequence[TenantUsage]) -> Table:
             used = f"{100 * row.size_bytes / row.storage_quota_bytes:.0f}%"
             note = "[red]OVER QUOTA[/red]" if row.over_quota else ""
         if row.present and row.connections >= row.connection_limit:
-            note = (note + " " if note else "") + "[yellow]at connection limit[/yellow]"
+            note = (note + ", " if note else "") + "[yellow]at connection limit[/yellow]"
         table.add_row(
             str(row.org_id),
             row.region,

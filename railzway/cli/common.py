@@ -11,7 +11,7 @@ import typer
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 
-REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", help="The registry directory.")
+REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", metavar="DIR", help="The registry directory.")
 ADMIN_URL_OPTION = typer.Option(
     ...,
     "--admin-url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -34,8 +35,23 @@ fleet_app = typer.Typer(
 )
 
 ENVIRONMENT_OPTION = typer.Option(
-    DEFAULT_ENVIRONMENT, "--environment", envvar=ENVIRONMENT_ENV, help="The environment part of the stack names."
+    DEFAULT_ENVIRONMENT,
+    "--environment",
+    metavar="ENV",
+    envvar=ENVIRONMENT_ENV,
+    help="The environment part of the stack names.",
 )
+PARALLEL_OPTION = typer.Option(
+    None, "--parallel", metavar="K", min=1, help="How many stacks run at once (default: one per core, at most 4)."
+)
+STACKS_OPTION = typer.Option(
+    [], "--stacks", metavar="GLOB", help="Only stacks whose name matches (repeatable), e.g. 'prod-eu-*'."
+)
+CHANGED_ONLY_OPTION = typer.Option(
+    False, "--changed-only", help="Only stacks whose tenants differ between --base and --head."
+)
+BASE_OPTION = typer.Option(None, "--base", metavar="REV", help="With --changed-only: the git base.")
+HEAD_OPTION = typer.Option("HEAD", "--head", metavar="REV", help="With --changed-only: the git head.")
 
 
 @fleet_app.command("stacks")
@@ -76,25 +92,39 @@ def stacks(
 
 
 def _operation(operation: Operation) -> None:
-    def command(
-        parallel: int | None = typer.Option(
-            None, "--parallel", min=1, help="How many stacks run at once (default: one per core, at most 4)."
-        ),
-        stack_globs: list[str] = typer.Option(
-            [], "--stacks", metavar="GLOB", help="Only stacks whose name matches (repeatable), e.g. 'prod-eu-*'."
-        ),
-        changed_only: bool = typer.Option(
-            False, "--changed-only", help="Only stacks whose tenants differ between --base and --head."
-        ),
-        base: str | None = typer.Option(None, "--base", metavar="REV", help="With --changed-only: the git base."),
-        head: str = typer.Option("HEAD", "--head", metavar="REV", help="With --changed-only: the git head."),
-        environment: str = ENVIRONMENT_OPTION,
-        registry_dir: Path = REGISTRY_OPTION,
-        no_sync: bool = typer.Option(
-            False, "--no-sync", help="up only: skip the Cloud DB sync after each stack (e.g. a dev fleet)."
-        ),
-    ) -> None:
-        _run(operation, parallel, stack_globs, changed_only, base, head, environment, registry_dir, no_sync)
+    # `--no-sync` is an option of `up` alone: preview and refresh write nothing to sync.
+    command: Callable[..., None]
+    if operation == "up":
+
+        def up_command(
+            parallel: int | None = PARALLEL_OPTION,
+            stack_globs: list[str] = STACKS_OPTION,
+            changed_only: bool = CHANGED_ONLY_OPTION,
+            base: str | None = BASE_OPTION,
+            head: str = HEAD_OPTION,
+            environment: str = ENVIRONMENT_OPTION,
+            registry_dir: Path = REGISTRY_OPTION,
+            no_sync: bool = typer.Option(
+                False, "--no-sync", help="Skip the Cloud DB sync after each stack (e.g. a dev fleet)."
+            ),
+        ) -> None:
+            _run(operation, parallel, stack_globs, changed_only, base, head, environment, registry_dir, no_sync)
+
+        command = up_command
+    else:
+
+        def other_command(
+            parallel: int | None = PARALLEL_OPTION,
+            stack_globs: list[str] = STACKS_OPTION,
+            changed_only: bool = CHANGED_ONLY_OPTION,
+            base: str | None = BASE_OPTION,
+            head: str = HEAD_OPTION,
+            environment: str = ENVIRONMENT_OPTION,
+            registry_dir: Path = REGISTRY_OPTION,
+        ) -> None:
+            _run(operation, parallel, stack_globs, changed_only, base, head, environment, registry_dir, False)
+
+        command = other_command
 
     command.__doc__ = f"Run `{operation}` on every matching shard stack, K at a time; exit 1 naming failed stacks."
     fleet_app.command(operation)(command)
@@ -115,8 +145,6 @@ def _run(
     registry_dir: Path,
     no_sync: bool,
 ) -> None:
-    if operation != "up" and no_sync:
-        raise CommandError("--no-sync applies to `fleet up` only", 2)
     _, selection = _selection(registry_dir, stack_globs, changed_only, base, head, environment)
     if not selection.stacks:
         print(f"fleet {operation}: no stack to run" + (" (no tenant changed)" if changed_only else ""))

@@ -15,7 +15,7 @@ from railzway.audit.run import registry_or_cannot_run, run_report
 from railzway.cli.common import ADMIN_URL_OPTION, CommandError
 
 EXIT_CANNOT_RUN = 2
-PIPED_WIDTH = 120
+PIPED_WIDTH = 80
 
 
 class Format(enum.StrEnum):
@@ -41,7 +41,7 @@ def report_command(
     except CannotRun as e:
         raise CommandError(e.message, EXIT_CANNOT_RUN) from None
     if format is Format.table:
-        # Piped output has no terminal width; a fixed one keeps rows on one line each.
+        # Piped output has no terminal width: an 80-column page, as on a terminal of that size.
         Console(width=None if sys.stdout.isatty() else PIPED_WIDTH).print(report.to_table(rows))
     elif format is Format.json:
         print(report.to_json(rows))

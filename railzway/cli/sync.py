@@ -50,6 +50,9 @@ def sync(
     """Upsert one Cloud DB row per tenant of a stack's outputs, in one transaction."""
     if (outputs is None) == (stack is None):
         raise CommandError("give exactly one of --outputs FILE and --stack NAME", 2)
+    # The cheapest preconditions first: a missing CLI is found before the operator is asked for keys.
+    if stack is not None:
+        _require_pulumi()
     try:
         keys = load_keys()
         url = cloud_db_url()
@@ -92,13 +95,6 @@ def _read_file(name: str) -> Any:
 
 def _read_stack(name: str, work_dir: Path) -> dict[str, Any]:
     """The stack's outputs with secrets in the clear, as `pulumi stack output --json --show-secrets`."""
-    if shutil.which("pulumi") is None:
-        raise CommandError(
-            "the pulumi CLI is not on PATH, so --stack cannot read the outputs: install it "
-            "(https://www.pulumi.com/docs/install/), or pass the outputs with "
-            "`pulumi stack output --json --show-secrets | python -m railzway sync --outputs -`",
-            2,
-        )
     from pulumi import automation as auto
 
     try:
@@ -110,6 +106,16 @@ def _read_stack(name: str, work_dir: Path) -> dict[str, Any]:
         raise CommandError(f"pulumi could not read the outputs of stack {name!r}: {_pulumi_reason(e)}", 2) from None
     except FileNotFoundError:
         raise CommandError("the pulumi CLI could not be run", 2) from None
+
+
+def _require_pulumi() -> None:
+    if shutil.which("pulumi") is None:
+        raise CommandError(
+            "the pulumi CLI is not on PATH, so --stack cannot read the outputs: install it "
+            "(https://www.pulumi.com/docs/install/), or pass the outputs with "
+            "`pulumi stack output --json --show-secrets | python -m railzway sync --outputs -`",
+            2,
+        )
 
 
 def _pulumi_reason(error: Exception) -> str:

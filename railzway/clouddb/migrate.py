@@ -52,7 +52,7 @@ class DirtyDatabase(MigrationError):
             f"{source.name}: the schema is dirty at version {version} ({label} failed or was interrupted); "
             f"nothing was migrated. Our migrations run in a transaction, so its changes were rolled back, but "
             f"a Go migrator's may not have been: check table `{source.table}` and the objects {label} creates, "
-            f"repair by hand if needed, then run `python -m railzway migrate --force {force_to}` "
+            f"repair by hand if needed, then run `python -m railzway migrate --force {force_to} --source {source.name}` "
             "and migrate again"
         )
         self.version = version
@@ -181,7 +181,8 @@ class MigrationSource:
             raise MigrationError(
                 f"{self.name}: {migration.label} failed: {reason}. Its changes were rolled back and the schema "
                 f"is marked dirty at version {migration.version}: fix the cause, then run "
-                f"`python -m railzway migrate --force {_version_arg(self.previous(migration.version))}` and migrate again"
+                f"`python -m railzway migrate --force {_version_arg(self.previous(migration.version))} --source {self.name}` "
+                "and migrate again"
             ) from None
 
     def _ensure_table(self, conn: psycopg.Connection) -> None:
@@ -249,9 +250,11 @@ def require_current(conn: psycopg.Connection, source: MigrationSource = CLOUD_DB
     version, dirty = source.status(conn)
     latest = source.latest()
     if dirty or version != latest:
-        state = "never migrated" if version is None else f"at version {version}{' (dirty)' if dirty else ''}"
+        state = (
+            "has never been migrated" if version is None else f"is at version {version}{' (dirty)' if dirty else ''}"
+        )
         raise SchemaOutOfDate(
-            f"the Cloud DB schema is {state}; this program needs version {latest}: run `python -m railzway migrate`"
+            f"the Cloud DB schema {state}; this program needs version {latest}: run `python -m railzway migrate`"
         )
 
 

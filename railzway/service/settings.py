@@ -9,9 +9,10 @@ and never echoes a value, since most of these values are secrets.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
@@ -31,7 +32,11 @@ MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
-    """The environment does not configure a working service; the message names the variable."""
+    """The environment does not configure a working service: every problem found, each naming its variable."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -73,30 +78,30 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        url = _required(environ, CLOUD_DB_URL_ENV, "the Cloud DB's libpq URL, e.g. postgresql://user:pw@host/clouddb")
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise SettingsError(f"{CLOUD_DB_URL_ENV} must be a postgresql://user:password@host:port/database URL")
-        try:
-            keys = parse_keys(_required(environ, KEYS_ENV, "comma-separated base64 AES-256 keys"))
-        except CredentialsKeyError as e:
-            raise SettingsError(str(e)) from None
-        raw_tokens = _required(environ, API_TOKENS_ENV, "comma-separated bearer tokens the control plane sends")
-        tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
-        if not tokens:
-            raise SettingsError(f"{API_TOKENS_ENV} holds no token")
-        for position, token in enumerate(tokens, start=1):
-            if len(token) < MIN_TOKEN_LENGTH:
-                raise SettingsError(
-                    f"{API_TOKENS_ENV}: token #{position} is shorter than {MIN_TOKEN_LENGTH} characters "
-                    "(make one with `openssl rand -hex 32`)"
-                )
+        """The settings, or one SettingsError listing every missing or malformed variable at once."""
+        problems: list[str] = []
+
+        def check(read: Callable[[], _T]) -> _T | None:
+            try:
+                return read()
+            except SettingsError as e:
+                problems.extend(e.problems)
+                return None
+
+        url = check(lambda: _cloud_db_url(environ))
+        keys = check(lambda: _keys(environ))
+        tokens = check(lambda: _tokens(environ))
         registry_dir = Path(environ.get(REGISTRY_DIR_ENV) or "tenants")
         if not registry_dir.is_dir():
-            raise SettingsError(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
+            problems.append(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
+        tuning = check(lambda: _tuning(environ))
+        if problems:
+            raise SettingsError(*problems)
+        assert url is not None and keys is not None and tokens is not None and tuning is not None
         secrets = [*tokens, *(k.strip() for k in environ[KEYS_ENV].split(",") if k.strip())]
-        if parts.password:
-            secrets.append(unquote(parts.password))
+        password = urlsplit(url).password
+        if password:
+            secrets.append(unquote(password))
         for name in SECRET_ENV:
             if environ.get(name):
                 secrets.append(environ[name])
@@ -106,10 +111,45 @@ class Settings:
             api_tokens=tokens,
             registry_dir=registry_dir,
             runner=environ.get(RUNNER_ENV) or None,
-            tuning=_tuning(environ),
+            tuning=tuning,
             stack_env={name: environ[name] for name in (STACK_ENV, ENVIRONMENT_ENV) if environ.get(name)},
             secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
         )
+
+
+_T = TypeVar("_T")
+# The password stays out of the URL, as everywhere else: libpq reads it from PGPASSWORD.
+CLOUD_DB_URL_HINT = "postgresql://USER@HOST:5432/DATABASE, with the password in PGPASSWORD"
+
+
+def _cloud_db_url(environ: Mapping[str, str]) -> str:
+    url = _required(environ, CLOUD_DB_URL_ENV, f"the Cloud DB's libpq URL, e.g. {CLOUD_DB_URL_HINT}")
+    if urlsplit(url).scheme not in ("postgres", "postgresql"):
+        raise SettingsError(f"{CLOUD_DB_URL_ENV} must be a libpq URL: {CLOUD_DB_URL_HINT}")
+    return url
+
+
+def _keys(environ: Mapping[str, str]) -> KeyRing:
+    try:
+        return parse_keys(_required(environ, KEYS_ENV, "comma-separated base64 AES-256 keys"))
+    except CredentialsKeyError as e:
+        raise SettingsError(str(e)) from None
+
+
+def _tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw_tokens = _required(environ, API_TOKENS_ENV, "comma-separated bearer tokens the control plane sends")
+    tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
+    if not tokens:
+        raise SettingsError(f"{API_TOKENS_ENV} holds no token")
+    short = [
+        f"{API_TOKENS_ENV}: token #{position} is shorter than {MIN_TOKEN_LENGTH} characters "
+        "(make one with `openssl rand -hex 32`)"
+        for position, token in enumerate(tokens, start=1)
+        if len(token) < MIN_TOKEN_LENGTH
+    ]
+    if short:
+        raise SettingsError(*short)
+    return tokens
 
 
 _TUNING_ENV: dict[str, tuple[str, type]] = {
@@ -128,6 +168,7 @@ TUNING_VARIABLES = tuple(name for name, _ in _TUNING_ENV.values())
 
 def _tuning(environ: Mapping[str, str]) -> Tuning:
     values: dict[str, float | int] = {}
+    problems: list[str] = []
     for attribute, (name, kind) in _TUNING_ENV.items():
         raw = environ.get(name)
         if raw is None or raw == "":
@@ -135,18 +176,22 @@ def _tuning(environ: Mapping[str, str]) -> Tuning:
         try:
             value = kind(raw)
         except ValueError:
-            raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+            problems.append(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}")
+            continue
         if value <= 0:
-            raise SettingsError(f"{name} must be positive, got {raw!r}")
+            problems.append(f"{name} must be positive, got {raw!r}")
+            continue
         values[attribute] = value
     tuning = Tuning(**values)  # type: ignore[arg-type]
     if 60 % tuning.recovery_every_seconds:
-        raise SettingsError(f"RAILZWAY_SERVICE_RECOVERY_SECONDS must divide 60, got {tuning.recovery_every_seconds}")
+        problems.append(f"RAILZWAY_SERVICE_RECOVERY_SECONDS must divide 60, got {tuning.recovery_every_seconds}")
     if tuning.stalled_seconds <= tuning.heartbeat_seconds:
-        raise SettingsError(
+        problems.append(
             "RAILZWAY_SERVICE_STALLED_SECONDS must be longer than RAILZWAY_SERVICE_HEARTBEAT_SECONDS, "
             "or live workers would be taken for dead"
         )
+    if problems:
+        raise SettingsError(*problems)
     return tuning
 
 
