@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "move",
     "serve",
     "demo",
+    "adopt",
 )
 
 app = typer.Typer(
