@@ -8,6 +8,7 @@ grant and the Nomad variable. Once the sync has encrypted the rows, nothing is i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,17 @@ def test_the_policy_pack_accepts_adopted_tenants(adopted_registry: Path) -> None
     run = run_program(adopted_registry, dev_config())
     resource_args, stack_args = from_run(run, {REGISTRY_DIR_CONFIG: str(adopted_registry)})
     found: list[str] = []
+
+    def reporter(policy: str) -> Callable[[str, str | None], None]:
+        def report(message: str, urn: str | None = None) -> None:
+            found.append(f"{policy}: {message}")
+
+        return report
+
     for policy in POLICIES:
         if isinstance(policy, ResourceValidationPolicy):
             for args in resource_args:
-                policy.validate(args, lambda message, urn=None, name=policy.name: found.append(f"{name}: {message}"))
+                policy.validate(args, reporter(policy.name))
         elif isinstance(policy, StackValidationPolicy):
-            policy.validate(stack_args, lambda message, urn=None, name=policy.name: found.append(f"{name}: {message}"))
+            policy.validate(stack_args, reporter(policy.name))
     assert found == []
