@@ -62,7 +62,7 @@ def adopt(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be written and imported; write nothing."),
 ) -> None:
-    """Write tenant files for the Go control plane's instances (Cloud DB: RAILZWAY_CLOUD_DB_URL); exit 1 if any is refused."""
+    """Write registry files for the Go control plane's tenants (exit 1 when some are refused)."""
     registry = registry_or_fail(registry_dir)
     urls = _admin_urls(admin_urls, registry.regions.default)
     tiers = _tier_map(tier_map)
