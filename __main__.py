@@ -17,10 +17,10 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
-from components import TenantInstance, TenantInstanceArgs
-from railzway import naming
+from components import Adoption, TenantInstance, TenantInstanceArgs
+from railzway import naming, rules
 from railzway.loader import RegistryError, load_registry
-from railzway.model import Registry
+from railzway.model import Registry, Tenant
 from railzway.stack_config import (
     NAMESPACE,
     RegionEndpoints,
@@ -83,6 +83,46 @@ def nomad_provider(region: str, endpoints: RegionEndpoints) -> nomad.Provider | 
     )
 
 
+def adoptions(tenants: list[Tenant]) -> dict[int, Adoption]:
+    """The seed passwords of the tenants adopted from the Go control plane, read from the Cloud DB.
+
+    Until its first rotation an adopted tenant keeps the password its running container has, and the Cloud
+    DB is the only place that holds it (plain text until the first sync, then encrypted). A row still in
+    plain text also tells that the tenant's role, database and job are not in a state yet: they are imported.
+    Only stacks holding adopted tenants connect to the Cloud DB (RAILZWAY_CLOUD_DB_URL, and
+    RAILZWAY_CREDENTIALS_KEYS once synced); the passwords stay in memory and in secret outputs.
+    """
+    adopted = [t.org_id for t in tenants if t.password_rotation == rules.ADOPTED_PASSWORD_ROTATION]
+    if not adopted:
+        return {}
+    import psycopg
+
+    from railzway import clouddb
+    from railzway.clouddb import seed
+
+    shown = ", ".join(str(org_id) for org_id in adopted[:10]) + (" ..." if len(adopted) > 10 else "")
+    why = f"tenants adopted from the Go control plane ({shown}) keep their password from the Cloud DB"
+    try:
+        with clouddb.connect(clouddb.cloud_db_url(), application_name="railzway-program") as conn:
+            found = seed.adopted_passwords(conn, adopted, clouddb.load_keys)
+    except (clouddb.CloudDBUnavailable, seed.SeedSchemaError, clouddb.CredentialsKeyError) as e:
+        raise pulumi.RunError(f"{why}: {e}") from None
+    except clouddb.DecryptionError as e:
+        raise pulumi.RunError(f"{why}, but one does not decrypt: {e}") from None
+    except psycopg.Error as e:
+        raise pulumi.RunError(f"{why}, but reading it failed: {clouddb.database_error(e)}") from None
+    missing = [org_id for org_id in adopted if org_id not in found]
+    if missing:
+        raise pulumi.RunError(
+            f"{why}, but it has no password for {', '.join(map(str, missing))}: "
+            "adopt only what `python -m railzway adopt` wrote, or rotate (change password_rotation)"
+        )
+    return {
+        org_id: Adoption(password=pulumi.Output.secret(entry.password), import_existing=entry.pending)
+        for org_id, entry in found.items()
+    }
+
+
 # Every declared resource leaves many objects alive until the program ends (outputs, futures, tasks,
 # protobuf messages), and CPython's cyclic collector re-scans all of them on each full collection: at
 # 1,000 tenants that was over half the program's time, growing faster than the fleet
@@ -102,6 +142,7 @@ def main() -> None:
     regions = sorted({tenant.region for tenant in tenants})
     postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
     nomads = {region: nomad_provider(region, config.regions[region]) for region in regions}
+    adopted = adoptions(tenants)
 
     instances = {
         tenant.org_id: TenantInstance(
@@ -113,6 +154,7 @@ def main() -> None:
                 image_repository=config.image_repository,
                 postgres_provider=postgres[tenant.region],
                 nomad_provider=nomads[tenant.region],
+                adoption=adopted.get(tenant.org_id),
             ),
         )
         for tenant in tenants

@@ -42,6 +42,22 @@ OUTPUT_KEYS = (
 
 
 @dataclass(frozen=True)
+class Adoption:
+    """A tenant the Go control plane provisioned (`password_rotation: adopted`), brought under the stack as is.
+
+    Its password stays the seed's until an operator first rotates it: it is given here (from the Cloud DB)
+    rather than imported into a `RandomPassword`, because the engine stores an import id in the checkpoint
+    in clear (`importID`), and a `RandomPassword`'s import id is the password itself.
+    """
+
+    password: pulumi.Output[str]
+    """The seed's password (secret), as the running container and the role have it."""
+    import_existing: bool
+    """True until the tenant's objects are in the state: import the role and database by name (and the
+    job of a running tenant by `<job>@<namespace>`) instead of creating them."""
+
+
+@dataclass(frozen=True)
 class TenantInstanceArgs:
     """What one tenant's resources are declared from."""
 
@@ -57,6 +73,8 @@ class TenantInstanceArgs:
     """The region's PostgreSQL provider (explicit, so a tenant can never land on another region's server)."""
     nomad_provider: nomad.Provider | None = None
     """The region's Nomad provider; required exactly when `endpoints.nomad` is set."""
+    adoption: Adoption | None = None
+    """Required exactly when the tenant is adopted from the Go control plane (`password_rotation: adopted`)."""
 
 
 class TenantInstance(pulumi.ComponentResource):
@@ -92,6 +110,8 @@ class TenantInstance(pulumi.ComponentResource):
         postgres = endpoints.postgres
         if (endpoints.nomad is None) != (args.nomad_provider is None):
             raise ValueError(f"{name}: pass a nomad provider exactly when the region has a nomad endpoint")
+        if (tenant.password_rotation == rules.ADOPTED_PASSWORD_ROTATION) != (args.adoption is not None):
+            raise ValueError(f"{name}: pass an adoption exactly when the tenant's password_rotation is 'adopted'")
         terminated = tenant.status == "terminated"
         runs_job = endpoints.nomad is not None and not terminated
         # The policy pack sees these on the component itself.
@@ -114,17 +134,26 @@ class TenantInstance(pulumi.ComponentResource):
         # data: Pulumi forgets the role and database but leaves them on the server. Deleting data is a
         # separate, explicit operator action.
         keep_data = pulumi.ResourceOptions.merge(pg_options, pulumi.ResourceOptions(retain_on_delete=True))
+        importing = args.adoption is not None and args.adoption.import_existing
 
-        # Changes only when an operator bumps `password_rotation` (the seed rotated on every deploy, which
-        # restarted every tenant on every deploy).
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=rules.PASSWORD_LENGTH,
-            special=True,
-            override_special=rules.PASSWORD_SPECIALS,
-            keepers={"rotation": tenant.password_rotation},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        def adopted(import_id: str) -> pulumi.ResourceOptions:
+            # The objects the Go control plane created are imported (then updated in place), never recreated.
+            return pulumi.ResourceOptions(import_=import_id) if importing else pulumi.ResourceOptions()
+
+        password_result: pulumi.Output[str]
+        if args.adoption is not None:
+            password_result = pulumi.Output.secret(args.adoption.password)
+        else:
+            # Changes only when an operator bumps `password_rotation` (the seed rotated on every deploy, which
+            # restarted every tenant on every deploy).
+            password_result = random.RandomPassword(
+                f"{name}-password",
+                length=rules.PASSWORD_LENGTH,
+                special=True,
+                override_special=rules.PASSWORD_SPECIALS,
+                keepers={"rotation": tenant.password_rotation},
+                opts=pulumi.ResourceOptions(parent=self),
+            ).result
 
         # Every privilege flag explicitly off, from the one list the policy pack and the audit also use.
         privilege_flags: dict[str, Any] = dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False)
@@ -133,10 +162,10 @@ class TenantInstance(pulumi.ComponentResource):
             name=role_name,
             # A terminated tenant keeps its data but can no longer log in.
             login=not terminated,
-            password=password.result,
+            password=password_result,
             connection_limit=tier.connection_limit,
             **privilege_flags,
-            opts=keep_data,
+            opts=pulumi.ResourceOptions.merge(keep_data, adopted(role_name)),
         )
 
         database = postgresql.Database(
@@ -152,7 +181,7 @@ class TenantInstance(pulumi.ComponentResource):
             # below, so `up`, `refresh` or removing a terminated tenant would fail.
             connection_limit=rules.database_connection_limit(tenant.status, tier.connection_limit),
             allow_connections=True,
-            opts=keep_data,
+            opts=pulumi.ResourceOptions.merge(keep_data, adopted(database_name)),
         )
 
         # PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database, so without this any
@@ -166,7 +195,7 @@ class TenantInstance(pulumi.ComponentResource):
             opts=pg_options,
         )
 
-        url = password.result.apply(
+        url = password_result.apply(
             lambda secret: tenant_env.database_url(
                 role_name, secret, postgres.tenant_host, postgres.port, database_name, postgres.sslmode
             )
@@ -176,7 +205,7 @@ class TenantInstance(pulumi.ComponentResource):
         if runs_job:
             assert endpoints.nomad is not None and args.nomad_provider is not None
             nomad_options = pulumi.ResourceOptions(parent=self, provider=args.nomad_provider)
-            items = password.result.apply(
+            items = password_result.apply(
                 lambda secret: tenant_env.env_items(
                     host=postgres.tenant_host,
                     port=postgres.port,
@@ -187,6 +216,14 @@ class TenantInstance(pulumi.ComponentResource):
                 )
             )
             secret_items: pulumi.Output[dict[str, str]] = pulumi.Output.secret(items)
+            # The provider imports a job as `<job>@<namespace>`. A stopped seed job may already be garbage-
+            # collected by Nomad, so only a running tenant's job is imported; registering a job over an
+            # existing one of the same id updates it in place anyway.
+            job_import = (
+                adopted(f"{naming.job_id(org_id)}@{endpoints.nomad.namespace}")
+                if tenant.status == "running"
+                else pulumi.ResourceOptions()
+            )
             variable = nomad.Variable(
                 f"{name}-variable",
                 path=naming.variable_path(org_id),
@@ -211,7 +248,10 @@ class TenantInstance(pulumi.ComponentResource):
                 # The task renders its environment from the variable at start, and then connects to the
                 # database: both must exist before the job is placed.
                 opts=pulumi.ResourceOptions.merge(
-                    nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                    pulumi.ResourceOptions.merge(
+                        nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                    ),
+                    job_import,
                 ),
             )
             self.nomad_job_id = naming.job_id(org_id)
@@ -221,7 +261,7 @@ class TenantInstance(pulumi.ComponentResource):
         self.db_port = postgres.port
         self.db_name = database_name
         self.db_user = role_name
-        self.db_password = pulumi.Output.secret(password.result)
+        self.db_password = pulumi.Output.secret(password_result)
         self.database_url = pulumi.Output.secret(url)
         self.status = tenant.status
         self.tier = tenant.tier

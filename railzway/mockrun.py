@@ -68,7 +68,7 @@ class RecordedResource:
     retain_on_delete: bool
     protect: bool
     options: Mapping[str, Any]
-    """Further options as sent: deleteBeforeReplace, ignoreChanges, additionalSecretOutputs, aliases..."""
+    """Further options as sent: importId, deleteBeforeReplace, ignoreChanges, additionalSecretOutputs, aliases..."""
 
     def is_secret(self, path: str) -> bool:
         """Whether the input at `path` (or a value containing it) was sent as a secret."""
@@ -172,6 +172,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
                 options={
+                    "importId": request.importId or None,
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
                     "ignoreChanges": list(request.ignoreChanges),
                     "additionalSecretOutputs": list(request.additionalSecretOutputs),

@@ -27,6 +27,11 @@ PASSWORD_SPECIALS = "-_"  # noqa: S105 - an alphabet, not a password
 PASSWORD_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_.~")
 _PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
+# `password_rotation: adopted` marks a tenant adopted from the Go control plane whose password has not been
+# rotated since: its password is the seed's, read from the Cloud DB, not a `RandomPassword` of ours. Changing
+# the value (to anything else) is the first rotation and hands the password to a `RandomPassword`.
+ADOPTED_PASSWORD_ROTATION = "adopted"  # noqa: S105 - a marker, not a password
+
 # The environment a tenant's container receives from its Nomad variable.
 CREDENTIAL_ENV_KEYS = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DATABASE_URL")
 

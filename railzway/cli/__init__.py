@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "move",
     "serve",
     "demo",
+    "adopt",
 )
 
 app = typer.Typer(
