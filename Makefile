@@ -42,7 +42,7 @@ lint: $(ACTIONLINT) ## ruff, mypy and actionlint over the whole project (actionl
 	$(PY) -m mypy policy
 	$(ACTIONLINT)
 
-.PHONY: validate preview up audit report migrate sync rekey assign-shard move serve fleet demo demo-down
+.PHONY: validate preview up audit report migrate sync rekey assign-shard move serve fleet adopt demo demo-down
 validate: ## Validate the tenants registry (what a pull request checks first)
 	$(RAILZWAY) validate
 
@@ -84,6 +84,9 @@ serve: ## Run the provisioning service (configured from the environment; HOST, P
 
 fleet: ## The shard stacks: FLEET=stacks (default), preview, up or refresh; ARGS=...
 	$(RAILZWAY) fleet $(or $(FLEET),stacks) $(ARGS)
+
+adopt: ## Bring the Go control plane's tenants under the stacks (RAILZWAY_CLOUD_DB_URL; ARGS="--admin-url REGION=URL ... [--dry-run]")
+	$(RAILZWAY) adopt $(ARGS)
 
 demo: ## The one-command local demo: throwaway PostgreSQL, file:// backend, up, sync, audit, report
 	$(RAILZWAY) demo up
