@@ -15,11 +15,17 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
+from railzway.registry_git import has_password
 from railzway.stacks import ENVIRONMENT_ENV, STACK_ENV
 
 CLOUD_DB_URL_ENV = "RAILZWAY_CLOUD_DB_URL"
 API_TOKENS_ENV = "RAILZWAY_API_TOKENS"
 REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
+REGISTRY_REMOTE_ENV = "RAILZWAY_REGISTRY_REMOTE"
+REGISTRY_BRANCH_ENV = "RAILZWAY_REGISTRY_BRANCH"
+REGISTRY_AUTHOR_NAME_ENV = "RAILZWAY_REGISTRY_AUTHOR_NAME"
+REGISTRY_AUTHOR_EMAIL_ENV = "RAILZWAY_REGISTRY_AUTHOR_EMAIL"
+RECONCILE_ENV = "RAILZWAY_SERVICE_RECONCILE_MINUTES"
 RUNNER_ENV = "RAILZWAY_RUNNER"
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - a variable name
 PULUMI_ACCESS_TOKEN_ENV = "PULUMI_ACCESS_TOKEN"  # noqa: S105 - a variable name
@@ -66,6 +72,15 @@ class Settings:
     runner: str | None = None
     """`RAILZWAY_RUNNER`: a test runner (`module:factory` or `path.py:factory`); None is the real one."""
     tuning: Tuning = field(default_factory=Tuning)
+    registry_remote: str | None = field(default=None, repr=False)
+    """`RAILZWAY_REGISTRY_REMOTE`: the registry's git remote. Set, `registry_dir` is the `tenants/` directory of
+    the service's own clone of `registry_branch` (cloned into its parent directory on first start), and every
+    request's change is a commit pushed there. Unset (a laptop, tests): the directory is written, no git."""
+    registry_branch: str = "main"
+    author: tuple[str, str] = ("Railzway provisioning service", "provisioning@railzway.invalid")
+    """`RAILZWAY_REGISTRY_AUTHOR_NAME` / `_EMAIL`: who the service's commits are by."""
+    reconcile_minutes: int = 10
+    """`RAILZWAY_SERVICE_RECONCILE_MINUTES`: how often stacks behind the branch head get a reconcile request."""
     stack_env: Mapping[str, str] = field(default_factory=dict)
     """`RAILZWAY_STACK` / `RAILZWAY_ENVIRONMENT`: which stack holds a tenant (`railzway.stacks.stack_for_tenant`)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -92,7 +107,22 @@ class Settings:
                     "(make one with `openssl rand -hex 32`)"
                 )
         registry_dir = Path(environ.get(REGISTRY_DIR_ENV) or "tenants")
-        if not registry_dir.is_dir():
+        remote = (environ.get(REGISTRY_REMOTE_ENV) or "").strip() or None
+        if remote is not None and has_password(remote):
+            # Never echoed: the value holds a secret. git's credential helpers, SSH keys or GIT_ASKPASS instead.
+            raise SettingsError(
+                f"{REGISTRY_REMOTE_ENV} must not carry a password: give git its credentials through a credential "
+                "helper, an SSH key or GIT_ASKPASS"
+            )
+        branch = (environ.get(REGISTRY_BRANCH_ENV) or "main").strip()
+        if not branch or branch.startswith("-") or any(c.isspace() for c in branch):
+            raise SettingsError(f"{REGISTRY_BRANCH_ENV} must be a branch name, e.g. main")
+        author = (
+            (environ.get(REGISTRY_AUTHOR_NAME_ENV) or Settings.author[0]).strip(),
+            (environ.get(REGISTRY_AUTHOR_EMAIL_ENV) or Settings.author[1]).strip(),
+        )
+        reconcile = _positive_int(environ, RECONCILE_ENV, Settings.reconcile_minutes)
+        if remote is None and not registry_dir.is_dir():
             raise SettingsError(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
         secrets = [*tokens, *(k.strip() for k in environ[KEYS_ENV].split(",") if k.strip())]
         if parts.password:
@@ -106,6 +136,10 @@ class Settings:
             api_tokens=tokens,
             registry_dir=registry_dir,
             runner=environ.get(RUNNER_ENV) or None,
+            registry_remote=remote,
+            registry_branch=branch,
+            author=author,
+            reconcile_minutes=reconcile,
             tuning=_tuning(environ),
             stack_env={name: environ[name] for name in (STACK_ENV, ENVIRONMENT_ENV) if environ.get(name)},
             secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
@@ -148,6 +182,15 @@ def _tuning(environ: Mapping[str, str]) -> Tuning:
             "or live workers would be taken for dead"
         )
     return tuning
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 def _required(environ: Mapping[str, str], name: str, what: str) -> str:
