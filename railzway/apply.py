@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from railzway.clouddb import (
     sync,
 )
 from railzway.clouddb.migrate import MigrationError
+from railzway.clouddb.sync import Progress
 from railzway.stacks import (
     OnOutput,
     PulumiUnavailable,
@@ -112,7 +113,7 @@ def sync_and_record(
     orgs: Sequence[int] | None = None,
     revision: str | None,
     applied_by: str,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Applied:
     """The steps after a successful `up`: the Cloud DB sync of its outputs (only `orgs` when given), then
     the revision recorded. Also what `sync --stack` and `make up` run after a `pulumi up` of their own."""

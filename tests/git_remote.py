@@ -23,6 +23,7 @@ class RegistryRemote:
 
     def __init__(self, root: Path, registry: Path) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.url = str(root / "remote.git")
         git(root, "init", "--quiet", "--bare", "--initial-branch", BRANCH, self.url)
         self.pr = root / "pr"
@@ -64,3 +65,6 @@ class RegistryRemote:
 
     def show(self, path: str, revision: str = BRANCH) -> str:
         return git(self.root, "--git-dir", self.url, "show", f"{revision}:{path}")
+
+    def author(self, revision: str = BRANCH) -> str:
+        return git(self.root, "--git-dir", self.url, "log", "-1", "--format=%an <%ae>", revision)

@@ -122,6 +122,8 @@ class Settings:
             (environ.get(REGISTRY_AUTHOR_EMAIL_ENV) or Settings.author[1]).strip(),
         )
         reconcile = _positive_int(environ, RECONCILE_ENV, Settings.reconcile_minutes)
+        if reconcile > 59:
+            raise SettingsError(f"{RECONCILE_ENV} must be at most 59 (a cron minute step), got {reconcile}")
         if remote is None and not registry_dir.is_dir():
             raise SettingsError(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
         secrets = [*tokens, *(k.strip() for k in environ[KEYS_ENV].split(",") if k.strip())]
