@@ -58,9 +58,7 @@ def test_migrate_refuses_a_dirty_schema_naming_the_version_and_the_fix(
 ) -> None:
     conn.execute("UPDATE schema_migrations SET dirty = true")
     result = run_cli("migrate")
-    assert_clean_failure(
-        result, 1, "dirty at version 7 (000007_create_stack_revisions", "railzway migrate --force 6"
-    )
+    assert_clean_failure(result, 1, "dirty at version 7 (000007_create_stack_revisions", "railzway migrate --force 6")
     assert run_cli("migrate", "--status").stdout.splitlines()[:2] == ["version: 7", "dirty: true"]
 
 

@@ -64,7 +64,7 @@ def test_a_published_change_is_one_commit_on_the_remote_with_its_message(
 def test_a_push_refused_because_a_pull_request_merged_first_is_applied_again_on_the_new_head(
     clone: RegistryClone, remote: RegistryRemote
 ) -> None:
-    calls = []
+    calls: list[Path] = []
 
     def change(work_tree: Path) -> Edit:
         if not calls:
