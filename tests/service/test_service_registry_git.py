@@ -284,6 +284,31 @@ def test_a_remote_url_carrying_a_password_is_refused_without_echoing_it(git_env:
     assert "hunter22" not in str(caught.value)
 
 
+def test_with_a_remote_the_registry_directory_is_cloned_on_start_not_required_up_front(git_env: dict[str, str]) -> None:
+    settings = Settings.from_env(git_env)
+    assert not settings.registry_dir.exists()
+    assert (settings.registry_remote, settings.registry_branch) == (git_env["RAILZWAY_REGISTRY_REMOTE"], "main")
+    Service(settings).start_registry()
+    assert (settings.registry_dir / "orgs" / "1001.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RAILZWAY_REGISTRY_BRANCH", "--upload-pack=x", "RAILZWAY_REGISTRY_BRANCH must be a branch name"),
+        ("RAILZWAY_SERVICE_RECONCILE_MINUTES", "60", "RAILZWAY_SERVICE_RECONCILE_MINUTES must be at most 59"),
+        ("RAILZWAY_SERVICE_RECONCILE_MINUTES", "soon", "RAILZWAY_SERVICE_RECONCILE_MINUTES must be a positive integer"),
+    ],
+)
+def test_bad_git_settings_are_refused_naming_the_variable(
+    git_env: dict[str, str], name: str, value: str, message: str
+) -> None:
+    from railzway.service.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**git_env, name: value})
+
+
 async def reconciled(service: Service, url: str) -> None:
     """Every stack brought to the branch head and its revision recorded, as after a first start."""
     await service.work.reconcile()
