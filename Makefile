@@ -36,7 +36,7 @@ validate: ## Validate the tenants registry (what a pull request checks first)
 preview: validate ## pulumi preview of STACK (default dev) with the policy pack
 	pulumi preview --stack $(STACK) --policy-pack policy
 
-up: validate ## pulumi up of STACK with the policy pack, then the Cloud DB sync of its outputs
+up: validate ## pulumi up of STACK with the policy pack, then the Cloud DB sync (records the registry revision applied)
 	pulumi up --stack $(STACK) --policy-pack policy
 	$(PY) -m railzway sync --stack $(STACK)
 
