@@ -189,6 +189,22 @@ async def test_a_failed_request_never_undoes_a_later_pull_request_to_the_same_te
     assert version_of(remote, 1001) == "2.0.0"
 
 
+async def test_a_terminate_that_failed_does_not_block_the_tenant(
+    git_env: dict[str, str], remote: RegistryRemote
+) -> None:
+    def no_engine(registry: Path) -> StackRunner:
+        raise PulumiUnavailable("no pulumi")
+
+    async with opened(Settings.from_env(git_env), no_engine) as service:
+        request_id = await submit(service, 1002, "terminate")
+        async with workers(service):
+            await wait_until_final(git_env["RAILZWAY_CLOUD_DB_URL"], [request_id])
+        assert yaml.safe_load(remote.show("tenants/orgs/1002.yaml"))["status"] == "running"
+        async with async_client(service) as http:
+            response = await http.post("/v1/orgs/1002/stop")
+    assert response.status_code == 202, response.json()
+
+
 async def test_a_stack_behind_the_head_gets_a_visible_reconcile_request_that_records_the_head(
     git_env: dict[str, str], remote: RegistryRemote, reading_fake: Callable[[Path], StackRunner], fake: FakeStacks
 ) -> None:
