@@ -16,6 +16,7 @@ every error message is scrubbed of URL user-info before it reaches a log or an e
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import os
@@ -112,8 +113,46 @@ class Git:
             raise GitError("git is not installed") from None
 
 
+class CloneLock:
+    """Held around every git operation on a clone: re-entrant within a thread, exclusive across threads and
+    processes (an `flock` on `<work tree>.lock`), so `serve` processes sharing one clone never race on
+    git's index or on a half-checked-out work tree."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> CloneLock:
+        self._thread.acquire()
+        try:
+            if self._depth == 0:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            self._depth += 1
+        except BaseException:
+            self._thread.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self._thread.release()
+
+
 class RegistryClone:
-    """The service's clone of the registry branch. Thread-safe: every git operation holds one lock.
+    """The service's clone of the registry branch. Every git operation holds one `CloneLock`.
 
     `registry` is the registry directory's path inside the repository (`tenants`), the same relative path
     every stack's `railzway:registryDir` names, so the service's checkout and a workflow's checkout hold
@@ -129,7 +168,7 @@ class RegistryClone:
         self.identity = identity
         self.registry = registry
         self.git = Git(work_tree)
-        self.lock = threading.RLock()
+        self.lock = CloneLock(work_tree.with_name(work_tree.name + ".lock"))
 
     @property
     def registry_dir(self) -> Path:

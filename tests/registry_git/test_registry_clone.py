@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -168,4 +169,29 @@ def _with_version(remote: RegistryRemote, org: int, version: str) -> str:
     text = remote.show(f"tenants/orgs/{org}.yaml")
     return (
         "\n".join(f'version: "{version}"' if line.startswith("version:") else line for line in text.splitlines()) + "\n"
+    )
+
+
+def test_two_processes_worth_of_clones_on_one_work_tree_publish_without_racing(
+    tmp_path: Path, remote: RegistryRemote, clone: RegistryClone
+) -> None:
+    other = RegistryClone(clone.work_tree, remote.url, "main", IDENTITY)  # its own lock object, as another process
+    errors: list[BaseException] = []
+
+    def deploy(repo: RegistryClone, org: int) -> None:
+        try:
+            for n in range(4):
+                repo.publish(_version_edit(org, f"2.{n}.0", f"deploy org {org}: 2.{n}.0"))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=deploy, args=(clone, 1001)), threading.Thread(target=deploy, args=(other, 1002))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    subjects = remote.log(9)
+    assert sorted(subjects[:8]) == sorted(
+        [f"deploy org 1001: 2.{n}.0" for n in range(4)] + [f"deploy org 1002: 2.{n}.0" for n in range(4)]
     )
