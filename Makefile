@@ -50,7 +50,7 @@ preview: validate ## pulumi preview of STACK (default dev) with the policy pack 
 	$(require_pulumi)
 	pulumi preview --stack $(STACK) --policy-pack policy
 
-up: validate ## pulumi up of STACK with the policy pack, then the Cloud DB sync of its outputs
+up: validate ## pulumi up of STACK with the policy pack, then the Cloud DB sync (records the registry revision applied)
 	$(require_pulumi)
 	pulumi up --stack $(STACK) --policy-pack policy
 	$(RAILZWAY) sync --stack $(STACK)

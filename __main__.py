@@ -21,6 +21,7 @@ from components import Adoption, TenantInstance, TenantInstanceArgs
 from railzway import naming, rules
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry, Tenant
+from railzway.registry_location import registry_dir
 from railzway.stack_config import (
     NAMESPACE,
     RegionEndpoints,
@@ -133,7 +134,7 @@ GC_THRESHOLDS = (100_000, 50, 100)
 def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     config = read_stack_config()
-    registry = read_registry(PROJECT_DIR / config.registry_dir, config.shard_set)
+    registry = read_registry(registry_dir(config.registry_dir), config.shard_set)
     problems = endpoint_problems(config, registry)
     if problems:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from pulumi_policy.proxy import UnknownValueError
 from railzway import jobspec, naming, rules
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
+from railzway.registry_location import registry_dir
 
 PACK_NAME = "railzway-tenant-guardrails"
 
@@ -161,15 +161,11 @@ def registry_dir_for(config: Mapping[str, Any] | None = None) -> Path:
     The policy's `registryDir` config, else $RAILZWAY_REGISTRY_DIR, else the stack's own `railzway:registryDir`
     (the engine hands policy packs the stack's configuration), else the project's `tenants/`.
     """
-    configured = (
-        (config or {}).get(REGISTRY_DIR_CONFIG)
-        or os.environ.get(REGISTRY_DIR_ENV)
-        or pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:{REGISTRY_DIR_CONFIG}")
-    )
-    if not configured:
-        return DEFAULT_REGISTRY_DIR
-    path = Path(str(configured))
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    configured = (config or {}).get(REGISTRY_DIR_CONFIG)
+    if configured:
+        path = Path(str(configured))
+        return path if path.is_absolute() else PROJECT_ROOT / path
+    return registry_dir(pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:{REGISTRY_DIR_CONFIG}"))
 
 
 @functools.lru_cache(maxsize=8)

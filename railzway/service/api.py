@@ -89,7 +89,7 @@ class EventBody(BaseModel):
 
 class RequestBody(BaseModel):
     request_id: str
-    org_id: int
+    org_id: int | None = Field(description="The organization; null for a reconcile request (a whole stack).")
     action: str
     params: dict[str, Any]
     stack: str
@@ -104,6 +104,17 @@ class RequestBody(BaseModel):
     finished_at: str | None
     updated_at: str
     events: list[EventBody] | None = None
+
+
+class StackStatusBody(BaseModel):
+    stack: str
+    revision: str | None = Field(description="The registry commit the stack last applied (null: none recorded).")
+    applied_at: str | None
+    applied_by: str | None = Field(description="The service request(s) or the workflow run that applied it.")
+    head: str | None = Field(description="The registry branch head (null without a git remote).")
+    behind: int | None = Field(description="Commits on the branch after `revision`.")
+    tenants_changed: list[int] = Field(description="Tenants whose file changed between `revision` and `head`.")
+    drift: str = Field(description='"current", "drifted: 3 commits behind, tenants 1003, 1004 changed", ...')
 
 
 class OrgBody(BaseModel):
@@ -287,6 +298,11 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
             synced=synced,
             requests=[_request_body(r) for r in latest],
         )
+
+    @app.get("/v1/stacks", response_model=list[StackStatusBody], tags=["stacks"], **secured)
+    async def get_stacks() -> list[StackStatusBody]:
+        """Every stack's recorded registry revision (when, by whom) and how far it is behind the branch head."""
+        return [StackStatusBody(**status.as_dict()) for status in await service.stack_statuses()]
 
     return app
 

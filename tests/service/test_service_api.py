@@ -144,7 +144,7 @@ def test_healthz_is_503_when_the_cloud_db_does_not_answer(env: dict[str, str], f
     settings = Settings.from_env(
         {**env, "RAILZWAY_CLOUD_DB_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"}
     )
-    with TestClient(api.create_app(Service(settings, runner=lambda: fake))) as client:
+    with TestClient(api.create_app(Service(settings, runner=lambda registry: fake))) as client:
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
