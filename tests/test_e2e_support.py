@@ -9,15 +9,10 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.e2e_support import stored_checkpoint, stored_files
+from tests.policy.recorded import ENGINE_DIR, needs_transcripts
 
-ENGINE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "engine"
-
-pytestmark = [
-    pytest.mark.skipif(not ENGINE_DIR.is_dir(), reason=f"the real engine's transcripts are not at {ENGINE_DIR}")
-]
+pytestmark = [needs_transcripts]
 
 
 def recorded_passwords() -> list[str]:
