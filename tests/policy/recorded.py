@@ -13,7 +13,8 @@ on exactly what the engine sent.
     resource_args(resource_rows("preview-nomad"), stack_rows("preview-nomad"))
 
 Rows are plain JSON (`type`, `name`, `urn`, `props`, `parent`, `provider`, `dependencies`,
-`property_dependencies`); add a resource with `added(rows, row(...))`. The dumper wrote an unknown value
+`property_dependencies`); add a resource with `added(rows, row(...))`, and to the resource view of the same
+run with `added(resource_rows(view), called_as(new_row, stack))`. The dumper wrote an unknown value
 as the string "<unknown>"; it is given back as the policy SDK's unknown sentinel, so reading it raises
 `UnknownValueError` as it did in the engine. Numbers stay as the engine sent them: floats.
 
@@ -142,6 +143,13 @@ def row(
         "dependencies": list(dependencies),
         "property_dependencies": {k: list(v) for k, v in (property_dependencies or {}).items()},
     }
+
+
+def called_as(stack_row: Row, stack: Sequence[Row]) -> Row:
+    """The resource-policy call for a resource given as a stack-view row: the same type, name, URN and
+    properties, with its provider's properties (looked up in `stack`) in place of the provider's URN."""
+    provider = next((r["props"] for r in stack if r["urn"] == stack_row.get("provider")), None)
+    return {key: copy.deepcopy(stack_row[key]) for key in ("type", "name", "urn", "props")} | {"provider": provider}
 
 
 def as_engine_props(props: Mapping[str, Any]) -> Mapping[str, Any]:

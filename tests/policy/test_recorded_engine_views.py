@@ -20,6 +20,7 @@ from recorded import (
     Found,
     Row,
     added,
+    called_as,
     find,
     needs_transcripts,
     resource_args,
@@ -245,3 +246,16 @@ def test_a_recorded_running_tenant_without_its_job_is_caught(stack_configuration
     found = run_pack(view, stack=without(stack_rows(view), "org-1002-job"))
     assert at_fault(found) == [("tenant-parts-unique-and-complete", urn_of(view, "org-1002"))]
     assert "Tenant 1002 ('org-1002') is missing Nomad job railzway-org-1002" in found[0][2]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_superuser_tenant_role_added_to_both_recorded_views_is_caught_by_both_kinds_of_policy(view: str) -> None:
+    stack = stack_rows(view)
+    role = find(stack, "org-1001-role")
+    stray = row(ROLE_TYPE, "stray-role", {**role["props"], "superuser": True}, provider=role["provider"])
+    both = added(stack, stray)
+    found = run_pack(view, resources=added(resource_rows(view), called_as(stray, both)), stack=both)
+    assert at_fault(found) == [
+        ("tenant-role-no-privileges", stray["urn"]),
+        ("tenant-parts-unique-and-complete", stray["urn"]),
+    ]
