@@ -17,6 +17,12 @@ outputs only by type token (a `RandomPassword`'s `result`: a deterministic funct
 keepers, so two runs agree and a rotation changes it). Secrets are unwrapped in `inputs`/`outputs`; the
 dotted paths that were secret are kept in `secret_inputs` / `secret_outputs`.
 
+Where the real engine's representation differs from the inputs, the mocks give the engine's (recorded in
+`../shared/engine/`): a resource's outputs hold every output property of its type (null when unset), an
+empty set the provider stores is null (the revoke grant's `privileges`), a provider's outputs are its
+configuration as strings plus `version`, and URNs of the stack's children carry no `pulumi:pulumi:Stack`.
+`railzway.mockview` builds a stack policy's view of a run from them.
+
 Pulumi's runtime state is global: run one program at a time per process (not thread-safe). Each call
 resets the runtime, so calls are independent.
 """
@@ -24,7 +30,11 @@ resets the runtime, so calls are independent.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import importlib
+import importlib.metadata
+import inspect
 import json
 import logging
 import runpy
@@ -45,6 +55,15 @@ from railzway import rules
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "railzway"
 GENERATED_BY_PROVIDER = ("random:index/randomPassword:RandomPassword",)
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+# Set-typed properties the provider stores as null when empty: the revoke grant declared with
+# `privileges=[]` has `"privileges": null` in the engine's stack view (../shared/engine/up/stack.json).
+EMPTY_SETS_STORED_AS_NULL: dict[str, tuple[str, ...]] = {
+    "postgresql:index/grant:Grant": ("privileges", "objects", "columns"),
+}
+# What a provider's CheckConfig adds to its configuration (recorded: postgresql's `connectTimeout`).
+PROVIDER_CONFIG_DEFAULTS: dict[str, dict[str, str]] = {"postgresql": {"connectTimeout": "180"}}
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,12 @@ class RecordedResource:
     protect: bool
     options: Mapping[str, Any]
     """Further options as sent: importId, deleteBeforeReplace, ignoreChanges, additionalSecretOutputs, aliases..."""
+    id: str = ""
+    """The id the mocks gave a custom resource."""
+    state: Mapping[str, Any] = field(default_factory=dict)
+    """The outputs the mocks returned, as the engine stores them (see `EchoMocks`); secrets unwrapped."""
+    version: str = ""
+    """The provider plugin version the SDK asked for (names the default provider: `default_4_21_4`)."""
 
     def is_secret(self, path: str) -> bool:
         """Whether the input at `path` (or a value containing it) was sent as a secret."""
@@ -90,6 +115,8 @@ class ProgramRun:
     """Per URN, the dotted paths into `registered_outputs[urn]` that were secret."""
     logs: tuple[tuple[str, str], ...] = field(default=())
     """(level, message) of what the program logged through `pulumi.log` at info level and above."""
+    stack_urn: str = ""
+    """The URN of the stack resource (`pulumi:pulumi:Stack`) every top-level resource is a child of."""
 
     def get(self, name: str) -> RecordedResource:
         """The resource with this logical name (KeyError when there is none, ValueError when several)."""
@@ -117,16 +144,53 @@ class ProgramRun:
 
 
 class EchoMocks(pulumi_mocks.Mocks):
-    """Outputs are the inputs, plus what a provider computes, by type token."""
+    """Outputs as the engine stores them: every output property of the type (null unless an input sets it),
+    the inputs, and what a provider computes, by type token."""
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        state = dict(args.inputs)
+        if args.typ.startswith(PROVIDER_TYPE_PREFIX):
+            return f"{args.name}_id", provider_state(args.typ, args.inputs)
+        state = {**dict.fromkeys(output_names(args.typ)), **args.inputs}
+        for key in EMPTY_SETS_STORED_AS_NULL.get(args.typ, ()):
+            if state.get(key) == []:
+                state[key] = None
         if args.typ in GENERATED_BY_PROVIDER:
-            state["result"] = fake_password(args.name, rpc.unwrap_rpc_secret(args.inputs.get("keepers", {})))
+            result = fake_password(args.name, rpc.unwrap_rpc_secret(args.inputs.get("keepers", {})))
+            state["result"] = result
+            state["bcryptHash"] = "$2a$10$" + hashlib.sha256(result.encode()).hexdigest()[:53]
         return f"{args.name}_id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
+
+
+@functools.lru_cache(maxsize=64)
+def output_names(type_token: str) -> tuple[str, ...]:
+    """The wire names of a resource type's output properties, read from its Python SDK's getters
+    (`postgresql:index/role:Role` -> `pulumi_postgresql.Role`); none for a type without an SDK class."""
+    package, _module, name = type_token.split(":", 2)
+    try:
+        cls = getattr(importlib.import_module(f"pulumi_{package}"), name)
+    except (ImportError, AttributeError):
+        return ()
+    getters = (member.fget for _, member in inspect.getmembers(cls, lambda m: isinstance(m, property)))
+    return tuple(sorted(str(n) for n in (getattr(g, "_pulumi_name", None) for g in getters) if n))
+
+
+def provider_state(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider's outputs as the engine stores them: its configuration with every value a string (JSON
+    text for numbers and objects), what its CheckConfig adds, and the plugin `version`."""
+    package = type_token.removeprefix(PROVIDER_TYPE_PREFIX)
+    state: dict[str, Any] = dict(PROVIDER_CONFIG_DEFAULTS.get(package, {}))
+    for key, value in inputs.items():
+        plain = rpc.unwrap_rpc_secret(value)
+        if plain is not None:
+            state[key] = plain if isinstance(plain, str) else json.dumps(plain)
+    try:
+        state["version"] = importlib.metadata.version(f"pulumi_{package}")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return state
 
 
 def fake_password(name: str, keepers: Mapping[str, Any]) -> str:
@@ -144,6 +208,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
         self.registered_outputs: dict[str, dict[str, Any]] = {}
         self.secret_registered_outputs: dict[str, frozenset[str]] = {}
+        self.stack_urn = ""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine names them: a child of the stack resource has no `pulumi:pulumi:Stack$` in its type.
+        if parent and parent.split("::")[2] != STACK_TYPE:
+            type_ = parent.split("::")[2] + "$" + type_
+        return super().make_urn("", type_, name)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         secrets: set[str] = set()
@@ -153,7 +224,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == STACK_TYPE:
+            self.stack_urn = response.urn
             return response
         secrets: set[str] = set()
         inputs = _from_wire(request.object, secrets)
@@ -171,6 +243,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=tuple(request.dependencies),
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                id=response.id,
+                state=_unwrap(self.resources[response.urn].state, "", set(), keep_floats=True),
+                version=request.version,
                 options={
                     "importId": request.importId or None,
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
@@ -244,6 +319,7 @@ def run_program(
         registered_outputs=monitor.registered_outputs,
         secret_registered_outputs=monitor.secret_registered_outputs,
         logs=tuple(capture.records),
+        stack_urn=monitor.stack_urn,
     )
 
 
@@ -263,14 +339,20 @@ def _from_wire(struct: Any, secrets: set[str]) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
+def _unwrap(value: Any, path: str, secrets: set[str], keep_floats: bool = False) -> Any:
     if rpc.is_rpc_secret(value):
         secrets.add(path)
-        return _unwrap(value.get("value"), path, secrets)
+        return _unwrap(value.get("value"), path, secrets, keep_floats)
     if isinstance(value, Mapping):
-        return {key: _unwrap(child, f"{path}.{key}" if path else str(key), secrets) for key, child in value.items()}
+        return {
+            key: _unwrap(child, f"{path}.{key}" if path else str(key), secrets, keep_floats)
+            for key, child in value.items()
+        }
     if isinstance(value, list):
-        return [_unwrap(child, f"{path}[{i}]", secrets) for i, child in enumerate(value)]
+        return [_unwrap(child, f"{path}[{i}]", secrets, keep_floats) for i, child in enumerate(value)]
+    if keep_floats:
+        # As the engine holds them: every number a double (`connectionLimit: 40.0`).
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
     # Numbers travel as doubles; give integral ones back as int, as `pulumi stack output --json` shows them.
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -110,6 +110,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def grant_privileges(props: Mapping[str, Any]) -> Any:
+    """The privileges a `postgresql.Grant` gives, as a list; UNKNOWN while they are computed.
+
+    The engine shows the same revoke two ways: a resource policy sees the declared input `privileges: []`,
+    a stack policy sees the provider's stored output `privileges: null` (../shared/engine/up/stack.json).
+    Both mean the empty set, i.e. REVOKE ALL: the provider's `privileges` is a *required* set ("An empty
+    list could be provided to revoke all privileges", terraform-provider-postgresql's postgresql_grant
+    docs, cyrilgdn/terraform-provider-postgresql#26), so a grant can never leave it unset, and the
+    Terraform plugin SDK stores an empty set as null. Reading null as "nothing granted" is therefore the
+    provider's own meaning, not a guess; a non-empty set is never null.
+    """
+    value = _get(props, "privileges")
+    if value is None:
+        return []
+    return value
+
+
 def _urn_type(urn: str | None) -> str | None:
     """The type token of a URN (`urn:pulumi:<stack>::<project>::<parent types$type>::<name>`)."""
     parts = (urn or "").split("::", 3)
@@ -453,7 +470,7 @@ def _revokes_public(grant: PolicyResource, database: PolicyResource, database_na
     if not (
         str(_get(props, "role", "")).lower() == PUBLIC_ROLE
         and _get(props, "objectType") == "database"
-        and _get(props, "privileges") == []
+        and grant_privileges(props) == []
     ):
         return False
     target = _get(props, "database")
@@ -619,7 +636,7 @@ def cross_tenant_grants_validator(args: StackValidationArgs, report_violation: R
             if db_org is None:
                 continue
             role_org = naming.org_id_of_role(role)
-            privileges = _get(r.props, "privileges", [])
+            privileges = grant_privileges(r.props)
             if role_org is not None and role_org != db_org:
                 report_violation(
                     f"{r.name!r} grants tenant {role_org}'s role {role} privileges on tenant {db_org}'s database "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -59,3 +60,26 @@ def drop_tenants(server: LocalPostgres, org_ids: Iterable[int]) -> None:
             database = sql.Identifier(naming.database_name(org_id))
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))
+
+
+def stored_files(backend: Path) -> dict[Path, str]:
+    """Every file a `file://` backend holds (checkpoints, their backups, update history), as text.
+
+    What is *stored*: `Stack.export_stack()` cannot show it, because it runs `pulumi stack export
+    --show-secrets`, which decrypts every secret (../shared/engine/README.md). Gzipped checkpoints
+    (PULUMI_SELF_MANAGED_STATE_GZIP) are read uncompressed.
+    """
+    files = {}
+    for path in sorted(p for p in backend.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        files[path] = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8", "replace")
+    return files
+
+
+def stored_checkpoint(backend: Path, stack_name: str) -> str:
+    """The stack's checkpoint as the backend stores it: `<backend>/.pulumi/stacks/<project>/<stack>.json`
+    (or `.json.gz`; `.pulumi/stacks/<stack>.json` in a backend without projects)."""
+    names = {f"{stack_name}.json", f"{stack_name}.json.gz"}
+    found = [text for path, text in stored_files(backend / ".pulumi" / "stacks").items() if path.name in names]
+    assert len(found) == 1, f"expected one checkpoint of {stack_name} under {backend}, found {len(found)}"
+    return found[0]
