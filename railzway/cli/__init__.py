@@ -26,6 +26,9 @@ COMMAND_MODULES = (
     "move",
     "serve",
     "demo",
+    "backup",
+    "restore",
+    "purge",
 )
 
 app = typer.Typer(

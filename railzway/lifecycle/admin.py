@@ -41,7 +41,6 @@ def connect_tenant(admin_url: str, dbname: str, application_name: str) -> psycop
     """An autocommit psycopg connection to `dbname` as the admin, search path pinned (see the module)."""
     conninfo, env = tenant_conninfo(admin_url, dbname)
     password = env.get("PGPASSWORD")
-    extra = {"password": password} if password else {}
-    return psycopg.connect(
-        conninfo, autocommit=True, connect_timeout=10, application_name=application_name, **extra
-    )
+    if password:
+        conninfo = make_conninfo(conninfo, password=password)
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=10, application_name=application_name)

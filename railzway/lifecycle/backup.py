@@ -20,6 +20,7 @@ from railzway.lifecycle import pgtools
 from railzway.lifecycle.admin import connect_tenant, tenant_conninfo
 from railzway.lifecycle.manifest import Manifest
 from railzway.lifecycle.records import FAILED, SUCCEEDED, BackupRecord
+from railzway.lifecycle.retention import to_prune
 from railzway.lifecycle.store import BackupStore, StoreError, dump_key, manifest_key
 
 APPLICATION = "railzway-backup"
@@ -175,3 +176,27 @@ def record_of(store: BackupStore, outcome: Outcome, started_at: dt.datetime) -> 
         sha256=m.sha256,
         final=m.final,
     )
+
+
+def apply_retention(store: BackupStore, targets: Sequence[Target], keep_daily: int, keep_weekly: int) -> int:
+    """Prune each target's backups by GFS (`retention.to_prune`); a purge's final backup is never pruned.
+
+    Returns how many backups were deleted (each dump with its manifest).
+    """
+    pruned = 0
+    for target in targets:
+        found = store.backups(f"{target.region}/{target.org_id}/")
+        protected = {b.key for b in to_prune(found, keep_daily, keep_weekly) if _is_final(store, b.key)}
+        for stale in to_prune(found, keep_daily, keep_weekly, protected):
+            store.delete(manifest_key(stale.key))
+            store.delete(stale.key)
+            pruned += 1
+    return pruned
+
+
+def _is_final(store: BackupStore, dump: str) -> bool:
+    """Whether the dump's manifest marks it a purge's final backup (an unfinished dump has no manifest)."""
+    try:
+        return Manifest.from_json(store.read_bytes(manifest_key(dump))).final
+    except (StoreError, ValueError):
+        return False

@@ -35,8 +35,8 @@ class Tombstone:
     org_id: int
     region: str
     purged_at: dt.datetime
-    final_backup_url: str
-    final_backup_sha256: str
+    final_backup_url: str | None
+    final_backup_sha256: str | None
 
 
 def record_backup(conn: psycopg.Connection, record: BackupRecord) -> None:
@@ -97,7 +97,7 @@ def purged_org_ids(conn: psycopg.Connection) -> frozenset[int]:
     return frozenset(int(row[0]) for row in conn.execute("SELECT org_id FROM tenant_purges").fetchall())
 
 
-def write_tombstone(conn: psycopg.Connection, org_id: int, region: str, url: str, sha256: str) -> None:
+def write_tombstone(conn: psycopg.Connection, org_id: int, region: str, url: str | None, sha256: str | None) -> None:
     """Mark the tenant purged: its tombstone, and its instance row (when it has one) without credentials."""
     with conn.transaction():
         conn.execute(
@@ -116,3 +116,9 @@ def write_tombstone(conn: psycopg.Connection, org_id: int, region: str, url: str
             """,
             (org_id,),
         )
+
+
+def final_backup(conn: psycopg.Connection, org_id: int) -> BackupRecord | None:
+    """The newest successful final backup of the org (a purge's), if one was recorded."""
+    found = [r for r in backups_of(conn, org_id) if r.final and r.outcome == SUCCEEDED]
+    return found[-1] if found else None

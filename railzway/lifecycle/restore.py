@@ -116,9 +116,7 @@ def _create_database(conn: psycopg.Connection, name: str) -> None:
                 )
             )
         conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'").format(
-                sql.Identifier(name), role
-            )
+            sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name), role)
         )
     except psycopg.errors.DuplicateDatabase:
         raise RestoreFailed(f"--into {name}: the database already exists; a restore only creates new ones") from None
@@ -132,11 +130,7 @@ def _drop_database(conn: psycopg.Connection, name: str) -> None:
 
 
 def _has_manifest(store: BackupStore, dump: str) -> bool:
-    try:
-        store.read_bytes(manifest_key(dump))
-    except StoreError:
-        return False
-    return True
+    return store.exists(manifest_key(dump))
 
 
 # --- verify -------------------------------------------------------------------------------------------

@@ -75,7 +75,9 @@ def store_url(value: str | None, environ: dict[str, str] | os._Environ[str] = os
     """The `--store` value, else RAILZWAY_BACKUP_URL, else a clear error."""
     url = (value or environ.get(URL_ENV, "")).strip()
     if not url:
-        raise StoreError(f"no backup store: pass --store URL or set {URL_ENV} (for instance file:///var/backups/railzway)")
+        raise StoreError(
+            f"no backup store: pass --store URL or set {URL_ENV} (for instance file:///var/backups/railzway)"
+        )
     return url.rstrip("/")
 
 
@@ -136,7 +138,18 @@ class BackupStore:
         return sorted(found)
 
     def delete(self, key: str) -> None:
-        obstore.delete(self._store, key)
+        """Delete an object; one already gone is not an error (pruning may be repeated)."""
+        try:
+            obstore.delete(self._store, key)
+        except FileNotFoundError:
+            pass
+
+    def exists(self, key: str) -> bool:
+        try:
+            obstore.head(self._store, key)
+        except FileNotFoundError:
+            return False
+        return True
 
 
 def _one_line(error: BaseException) -> str:

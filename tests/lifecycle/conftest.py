@@ -62,7 +62,9 @@ def make_tenant(postgres: LocalPostgres) -> Iterator[TenantFactory]:
                 "INSERT INTO billing.invoices SELECT g, 'customer-' || (g % 7), g * 100 FROM generate_series(1, %s) g",
                 (rows,),
             )
-            conn.execute("INSERT INTO public.events (payload) SELECT jsonb_build_object('n', g) FROM generate_series(1, 3) g")
+            conn.execute(
+                "INSERT INTO public.events (payload) SELECT jsonb_build_object('n', g) FROM generate_series(1, 3) g"
+            )
         return org_id
 
     yield make

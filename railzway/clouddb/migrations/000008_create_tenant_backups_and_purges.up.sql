@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS tenant_purges (
     org_id BIGINT PRIMARY KEY,
     region VARCHAR(64) NOT NULL,
     purged_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    final_backup_url TEXT NOT NULL,
-    final_backup_sha256 CHAR(64) NOT NULL
+    -- NULL only when the tenant's database was already gone and the purge dropped its role alone.
+    final_backup_url TEXT,
+    final_backup_sha256 CHAR(64),
+    CHECK ((final_backup_url IS NULL) = (final_backup_sha256 IS NULL))
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS purged_at TIMESTAMPTZ;
