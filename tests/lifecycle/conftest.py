@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,10 +13,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from railzway import naming
+from railzway import clouddb, naming
 from railzway.lifecycle.backup import ServerTools, server_tools
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres
+from tests.conftest import PROJECT
 
 TenantFactory = Callable[..., int]
 
@@ -59,7 +63,7 @@ def make_tenant(postgres: LocalPostgres) -> Iterator[TenantFactory]:
             conn.execute("CREATE INDEX invoices_customer ON billing.invoices (customer)")
             conn.execute("CREATE TABLE public.events (id serial PRIMARY KEY, payload jsonb)")
             conn.execute(
-                "INSERT INTO billing.invoices SELECT g, 'customer-' || (g % 7), g * 100 FROM generate_series(1, %s) g",
+                "INSERT INTO billing.invoices SELECT g, 'customer-' || (g %% 7), g * 100 FROM generate_series(1, %s) g",
                 (rows,),
             )
             conn.execute(
@@ -70,3 +74,52 @@ def make_tenant(postgres: LocalPostgres) -> Iterator[TenantFactory]:
     yield make
     for org_id in made:
         drop_tenant(postgres, org_id)
+
+
+@pytest.fixture
+def cloud_url(new_database: Callable[[], str]) -> str:
+    """A fresh Cloud DB on the session's server, migrated to the latest schema (000008 included)."""
+    url = new_database()
+    with psycopg.connect(url) as conn:
+        clouddb.migrate(conn)
+    return url
+
+
+@pytest.fixture
+def cloud(cloud_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(cloud_url, autocommit=True) as conn:
+        yield conn
+
+
+def add_tenant_file(registry_dir: Path, org_id: int, region: str = "eu-west", status: str = "running") -> None:
+    """Put a tenant in a registry copy, written as an operator writes one."""
+    (registry_dir / "orgs" / f"{org_id}.yaml").write_text(
+        f'org_id: {org_id}\ntier: starter\nversion: "1.8.2"\nstatus: {status}\nregion: {region}\nshard: 0\n'
+        "subscription_id: sub_test\n"
+    )
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli(postgres: LocalPostgres) -> CliRunner:
+    """`python -m railzway ARGS` as an operator runs it: admin password in PGPASSWORD, not in the URL."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if k not in ("RAILZWAY_CLOUD_DB_URL", "RAILZWAY_BACKUP_URL")}
+        environment.update({"PGPASSWORD": postgres.password, **(env or {})})
+        return subprocess.run(
+            [sys.executable, "-m", "railzway", *args],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
+            env=environment,
+            timeout=300,
+        )
+
+    return run
+
+
+def admin_url_without_password(postgres: LocalPostgres) -> str:
+    return f"postgresql://{postgres.superuser}@{postgres.host}:{postgres.port}/postgres"
