@@ -1,4 +1,4 @@
-"""Tenants with data on the session's real server, a real file:// backup store, and the server's tools."""
+"""Fixtures: tenants with data on the session's real server, a real file:// backup store, and the server's tools."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from lifecycle_kit import CliRunner, TenantFactory, drop_tenant
 from psycopg import sql
 
 from railzway import clouddb, naming
@@ -18,8 +19,6 @@ from railzway.lifecycle.backup import ServerTools, server_tools
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT
-
-TenantFactory = Callable[..., int]
 
 
 @pytest.fixture
@@ -30,14 +29,6 @@ def store(tmp_path: Path) -> BackupStore:
 @pytest.fixture(scope="session")
 def tools(postgres: LocalPostgres) -> ServerTools:
     return server_tools(postgres.url())
-
-
-def drop_tenant(postgres: LocalPostgres, org_id: int) -> None:
-    with psycopg.connect(postgres.url(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(naming.database_name(org_id)))
-        )
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(naming.role_name(org_id))))
 
 
 @pytest.fixture
@@ -91,17 +82,6 @@ def cloud(cloud_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def add_tenant_file(registry_dir: Path, org_id: int, region: str = "eu-west", status: str = "running") -> None:
-    """Put a tenant in a registry copy, written as an operator writes one."""
-    (registry_dir / "orgs" / f"{org_id}.yaml").write_text(
-        f'org_id: {org_id}\ntier: starter\nversion: "1.8.2"\nstatus: {status}\nregion: {region}\nshard: 0\n'
-        "subscription_id: sub_test\n"
-    )
-
-
-CliRunner = Callable[..., subprocess.CompletedProcess[str]]
-
-
 @pytest.fixture
 def run_cli(postgres: LocalPostgres) -> CliRunner:
     """`python -m railzway ARGS` as an operator runs it: admin password in PGPASSWORD, not in the URL."""
@@ -119,7 +99,3 @@ def run_cli(postgres: LocalPostgres) -> CliRunner:
         )
 
     return run
-
-
-def admin_url_without_password(postgres: LocalPostgres) -> str:
-    return f"postgresql://{postgres.superuser}@{postgres.host}:{postgres.port}/postgres"

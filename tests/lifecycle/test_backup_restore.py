@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import TenantFactory
+from lifecycle_kit import TenantFactory
 
 from railzway import naming
 from railzway.lifecycle.admin import PINNED_SEARCH_PATH, connect_tenant, tenant_conninfo

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
+from lifecycle_kit import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
 
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import TenantFactory
+from lifecycle_kit import TenantFactory
 
 from railzway import naming
 from railzway.lifecycle import records

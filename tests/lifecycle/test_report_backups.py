@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import psycopg
-from conftest import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
+from lifecycle_kit import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
 
 from railzway.audit.report import TenantUsage, to_prometheus, with_backups
 from railzway.lifecycle.store import BackupStore

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import TenantFactory
+from lifecycle_kit import TenantFactory
 
 from railzway.lifecycle.backup import ServerTools, Target, apply_retention, backup_tenant
 from railzway.lifecycle.retention import to_prune
