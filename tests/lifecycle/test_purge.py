@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import psycopg
@@ -13,7 +14,7 @@ from lifecycle_kit import TenantFactory
 from railzway import naming
 from railzway.lifecycle import records
 from railzway.lifecycle.backup import ServerTools
-from railzway.lifecycle.purge import PurgeRefused, purge, tenant_in_resources
+from railzway.lifecycle.purge import Purged, PurgeRefused, purge, tenant_in_resources
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT
@@ -32,9 +33,26 @@ def _exists(postgres: LocalPostgres, org: int) -> tuple[bool, bool]:
     return role is not None, db is not None
 
 
-def _purge(postgres: LocalPostgres, store: BackupStore, tools: ServerTools, cloud: psycopg.Connection, org: int, **kw):  # type: ignore[no-untyped-def]
-    args = {"org_id": org, "confirm": org, "registry_org_ids": (), "stacks_holding": _no_stack, **kw}
-    return purge(postgres.url(), store, tools, cloud, **args)
+def _purge(
+    postgres: LocalPostgres,
+    store: BackupStore,
+    tools: ServerTools,
+    cloud: psycopg.Connection,
+    org: int,
+    confirm: int | None = None,
+    registry_org_ids: Collection[int] = (),
+    stacks_holding: Callable[[int], list[str]] = _no_stack,
+) -> Purged:
+    return purge(
+        postgres.url(),
+        store,
+        tools,
+        cloud,
+        org_id=org,
+        confirm=org if confirm is None else confirm,
+        registry_org_ids=registry_org_ids,
+        stacks_holding=stacks_holding,
+    )
 
 
 def test_refuses_a_tenant_still_in_the_registry(
