@@ -1,5 +1,13 @@
 """The project's Pulumi components: the only place that declares resources."""
 
+from components.backup_schedule import BackupSchedule, BackupScheduleArgs
 from components.tenant_instance import OUTPUT_KEYS, RESOURCE_TYPE, TenantInstance, TenantInstanceArgs
 
-__all__ = ["OUTPUT_KEYS", "RESOURCE_TYPE", "TenantInstance", "TenantInstanceArgs"]
+__all__ = [
+    "OUTPUT_KEYS",
+    "RESOURCE_TYPE",
+    "BackupSchedule",
+    "BackupScheduleArgs",
+    "TenantInstance",
+    "TenantInstanceArgs",
+]
