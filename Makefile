@@ -8,8 +8,10 @@ ACTIONLINT := .tools/actionlint
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: ## Create .venv from requirements.txt (and install PostgreSQL's server if it is missing)
+install: ## Create .venv from requirements.txt (and install PostgreSQL's server and pg_dump/pg_restore if missing)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	@# backup/restore run pg_dump and pg_restore of the server's major version (Debian's postgresql-client-<major>).
+	@ls /usr/lib/postgresql/*/bin/pg_dump /usr/lib/postgresql/*/bin/pg_restore >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql-client)
 	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt
 	# The policy pack runs in its own virtualenv when the pulumi CLI loads it.
 	python3 -m venv policy/.venv && policy/.venv/bin/pip install -q -r policy/requirements.txt
@@ -29,7 +31,7 @@ lint: $(ACTIONLINT) ## ruff, mypy and actionlint over the whole project
 	$(PY) -m mypy policy
 	$(ACTIONLINT)
 
-.PHONY: validate preview up audit report demo demo-down
+.PHONY: validate preview up audit report backup verify-backups demo demo-down
 validate: ## Validate the tenants registry (what a pull request checks first)
 	$(PY) -m railzway validate
 
@@ -45,6 +47,12 @@ audit: ## Audit the live server against the registry (ADMIN_URL=postgresql://...
 
 report: ## Per-tenant size, connections and quota (ADMIN_URL=postgresql://...)
 	$(PY) -m railzway report --admin-url "$(ADMIN_URL)" --registry tenants
+
+backup: ## Back up every tenant to the store (ADMIN_URL=..., RAILZWAY_BACKUP_URL=file:///... or s3://...)
+	$(PY) -m railzway backup --all --admin-url "$(ADMIN_URL)" --registry tenants --keep-daily 7 --keep-weekly 4
+
+verify-backups: ## Restore each tenant's newest backup into a scratch database and compare it with the live one
+	$(PY) -m railzway restore --verify --admin-url "$(ADMIN_URL)" --registry tenants
 
 demo: ## The one-command local demo: throwaway PostgreSQL, file:// backend, up, sync, audit, report
 	$(PY) -m railzway demo up
