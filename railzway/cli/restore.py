@@ -14,7 +14,7 @@ from railzway.cli.backup import EXIT_CANNOT_RUN, STORE_OPTION, open_store
 from railzway.cli.common import ADMIN_URL_OPTION, REGISTRY_OPTION, CommandError, registry_or_fail
 from railzway.lifecycle.backup import ServerTools, server_tools
 from railzway.lifecycle.pgtools import ToolError
-from railzway.lifecycle.restore import RestoreFailed, Verified, newest_backup, restore_into, verify_tenant
+from railzway.lifecycle.restore import RestoreFailed, Verified, manifest_of, newest_backup, restore_into, verify_tenant
 from railzway.lifecycle.store import StoreError
 
 
@@ -64,15 +64,15 @@ def restore(
     try:
         if backup:
             key = backups.key_of(backup)
+            found = manifest_of(backups, key).org_id
+            if found != org:
+                raise CommandError(f"restore refused: {backup} is a backup of org {found}, not of org {org}", 1)
         else:
             region = loaded.tenants[org].region if org in loaded.tenants else None
             key = newest_backup(backups, org, region, _parse_at(at) if at else None).key
         manifest = restore_into(admin_url, backups, tools, key, into)
     except (RestoreFailed, StoreError) as e:
         raise CommandError(f"restore failed: {e}", 1) from None
-    if manifest.org_id != org:
-        # Restored already: say so rather than leave a database the operator did not expect to hold org X.
-        print(f"warning: {backup} is a backup of org {manifest.org_id}, not of org {org}")
     print(
         f"restored org {manifest.org_id} from {backups.url_of(key)} (taken {manifest.finished_at.isoformat()}, "
         f"SHA-256 verified) into database {into}, owned by railzway_restorer, PUBLIC revoked"

@@ -103,7 +103,12 @@ def backup_tenant(
         finished_at=clock(),
         final=final,
     )
-    store.put_bytes(manifest_key(key), manifest.to_json())
+    try:
+        store.put_bytes(manifest_key(key), manifest.to_json())
+    except Exception as e:  # without its manifest the dump is an unfinished backup: say so, for this tenant only
+        raise BackupFailed(
+            f"writing the manifest of {store.url_of(key)} failed: {' '.join(str(e).split())[:300]}"
+        ) from None
     return manifest
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
@@ -71,7 +71,7 @@ def parse_key(key: str) -> StoredBackup | None:
     return StoredBackup(parse_stamp(m["stamp"]), int(m["org"]), m["region"], key)
 
 
-def store_url(value: str | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def store_url(value: str | None, environ: Mapping[str, str] = os.environ) -> str:
     """The `--store` value, else RAILZWAY_BACKUP_URL, else a clear error."""
     url = (value or environ.get(URL_ENV, "")).strip()
     if not url:

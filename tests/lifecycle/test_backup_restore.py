@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -14,7 +15,7 @@ from lifecycle_kit import TenantFactory
 from railzway import naming
 from railzway.lifecycle.admin import PINNED_SEARCH_PATH, connect_tenant, tenant_conninfo
 from railzway.lifecycle.backup import BackupFailed, ServerTools, backup_tenant
-from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, restore_into, verify_tenant
+from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, newest_backup, restore_into, verify_tenant
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres
 
@@ -205,3 +206,17 @@ def test_a_failed_backup_names_the_reason_and_leaves_no_object(
     assert not Path(store.url.removeprefix("file://"), "eu-west", "999991").exists() or not any(
         Path(store.url.removeprefix("file://"), "eu-west", "999991").iterdir()
     )
+
+
+def test_at_picks_the_newest_backup_taken_at_or_before_that_time(
+    postgres: LocalPostgres, store: BackupStore, tools: ServerTools, make_tenant: TenantFactory
+) -> None:
+    org = make_tenant(rows=1)
+    monday = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
+    ticks = iter([monday, monday, monday + dt.timedelta(days=1), monday + dt.timedelta(days=1)])
+    first = backup_tenant(postgres.url(), store, tools, org, "eu-west", clock=lambda: next(ticks))
+    second = backup_tenant(postgres.url(), store, tools, org, "eu-west", clock=lambda: next(ticks))
+    assert newest_backup(store, org, "eu-west", monday + dt.timedelta(hours=12)).key == first.dump
+    assert newest_backup(store, org, "eu-west").key == second.dump
+    with pytest.raises(RestoreFailed, match="no finished backup taken at or before"):
+        newest_backup(store, org, "eu-west", monday - dt.timedelta(days=1))

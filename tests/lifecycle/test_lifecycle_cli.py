@@ -163,3 +163,25 @@ def test_purge_refuses_without_a_matching_confirm(
     result = run_cli("purge", "--org", "4242", "--confirm", "4243", *_common(postgres, registry, store))
     assert result.returncode == 1
     assert "--confirm 4243 does not repeat --org 4242" in result.stderr
+
+
+def test_restore_refuses_a_backup_of_another_org(
+    run_cli: CliRunner, postgres: LocalPostgres, registry: Path, store: BackupStore, tenant: Callable[..., int]
+) -> None:
+    org, other = tenant(), tenant()
+    assert run_cli("backup", "--org", str(other), *_common(postgres, registry, store)).returncode == 0
+    [backup] = store.backups()
+    result = run_cli(
+        "restore",
+        "--org",
+        str(org),
+        "--backup",
+        store.url_of(backup.key),
+        "--into",
+        f"wrong_{org}",
+        *_common(postgres, registry, store),
+    )
+    assert result.returncode == 1
+    assert f"is a backup of org {other}, not of org {org}" in result.stderr
+    with psycopg.connect(postgres.url()) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (f"wrong_{org}",)).fetchone() is None
