@@ -8,9 +8,9 @@ Starts its own throwaway PostgreSQL (railzway.localpg), creates N tenant databas
   - restore: `restore_into` per tenant (new database owned by the restore role, PUBLIC revoked, pg_restore
     from the store through stdin with the checksum verified) / CREATE DATABASE ... TEMPLATE template0 (what
     pg_restore's documentation asks for) + `pg_restore --dbname=... file` per database.
-Both sides run one tenant after another, in one process each, with the same pg_dump/pg_restore binaries.
-The ratio of a round is ours / direct; the figure is the median over rounds (the two sides of a round run
-seconds apart, so load from other processes on the shared machine hits both alike). Goal: <= 1.2x.
+Both sides run tenant by tenant, back to back and in alternating order (load from other processes on the
+shared machine falls on both alike), with the same pg_dump/pg_restore binaries. A round's ratio is the sum
+of ours / the sum of direct over all tenants; the figure is the median over rounds. Goal: <= 1.2x.
 
     python bench/bench_backup.py [--tenants 100] [--mb 3] [--rounds 3]
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from railzway import naming
 from railzway.lifecycle.admin import tenant_conninfo
-from railzway.lifecycle.backup import Target, backup_tenants, server_tools
+from railzway.lifecycle.backup import Outcome, ServerTools, Target, backup_tenants, server_tools
 from railzway.lifecycle.restore import restore_into
 from railzway.lifecycle.store import BackupStore
 from railzway.localpg import LocalPostgres
@@ -61,7 +61,7 @@ def create_fleet(server: LocalPostgres, tenants: int, mb: float) -> list[int]:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE bench_template OWNER {}").format(db, role))
         size = conn.execute("SELECT pg_database_size('bench_template')").fetchone()
-    print(f"{tenants} tenant databases of {size[0] / 1024 / 1024 if size else 0:.1f} MB each")
+    print(f"{tenants} tenant databases of {size[0] / 1024 / 1024 if size else 0:.1f} MB each", flush=True)
     return orgs
 
 
@@ -71,31 +71,39 @@ def drop_databases(server: LocalPostgres, names: list[str]) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def direct_backup(server: LocalPostgres, pg_dump: Path, orgs: list[int], out: Path) -> float:
+def direct_backup(server: LocalPostgres, pg_dump: Path, org: int, out: Path) -> float:
     started = time.perf_counter()
-    for org in orgs:
-        conninfo, env = tenant_conninfo(server.url(), naming.database_name(org))
-        subprocess.run(
-            [str(pg_dump), "--format=custom", "--no-password", f"--file={out / f'{org}.dump'}", f"--dbname={conninfo}"],
-            env=env,
-            check=True,
-        )
+    conninfo, env = tenant_conninfo(server.url(), naming.database_name(org))
+    subprocess.run(
+        [str(pg_dump), "--format=custom", "--no-password", f"--file={out / f'{org}.dump'}", f"--dbname={conninfo}"],
+        env=env,
+        check=True,
+    )
     return time.perf_counter() - started
 
 
-def direct_restore(server: LocalPostgres, pg_restore: Path, orgs: list[int], dumps: Path) -> float:
+def direct_restore(conn: psycopg.Connection, server: LocalPostgres, pg_restore: Path, org: int, dumps: Path) -> float:
     started = time.perf_counter()
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        for org in orgs:
-            name = f"direct_{org}"
-            # From template0, as pg_restore's documentation asks of a database to restore into (and as ours does).
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-            conninfo, env = tenant_conninfo(server.url(), name)
-            subprocess.run(
-                [str(pg_restore), "--no-password", f"--dbname={conninfo}", str(dumps / f"{org}.dump")],
-                env=env,
-                check=True,
-            )
+    name = f"direct_{org}"
+    # From template0, as pg_restore's documentation asks of a database to restore into (and as ours does).
+    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    conninfo, env = tenant_conninfo(server.url(), name)
+    subprocess.run(
+        [str(pg_restore), "--no-password", f"--dbname={conninfo}", str(dumps / f"{org}.dump")], env=env, check=True
+    )
+    return time.perf_counter() - started
+
+
+def ours_backup(server: LocalPostgres, store: BackupStore, tools: ServerTools, org: int) -> tuple[float, Outcome]:
+    started = time.perf_counter()
+    [outcome] = backup_tenants(server.url(), store, tools, [Target(org, "eu-west")])
+    return time.perf_counter() - started, outcome
+
+
+def ours_restore(server: LocalPostgres, store: BackupStore, tools: ServerTools, outcome: Outcome) -> float:
+    assert outcome.manifest is not None, outcome.error
+    started = time.perf_counter()
+    restore_into(server.url(), store, tools, outcome.manifest.dump, f"ours_{outcome.target.org_id}")
     return time.perf_counter() - started
 
 
@@ -110,35 +118,41 @@ def main() -> None:
     try:
         orgs = create_fleet(server, args.tenants, args.mb)
         tools = server_tools(server.url())
-        targets = [Target(org, "eu-west") for org in orgs]
         backup_ratios, restore_ratios = [], []
         for round_ in range(1, args.rounds + 1):
             with tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp:
                 store = BackupStore(f"file://{tmp}/store")
                 direct_dir = Path(tmp, "direct")
                 direct_dir.mkdir()
-
-                started = time.perf_counter()
-                outcomes = backup_tenants(server.url(), store, tools, targets)
-                ours_backup = time.perf_counter() - started
-                assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
-                theirs_backup = direct_backup(server, tools.pg_dump, orgs, direct_dir)
-                total_mb = sum(o.manifest.size_bytes for o in outcomes if o.manifest) / 1024 / 1024
-
-                started = time.perf_counter()
-                for outcome in outcomes:
-                    assert outcome.manifest is not None
-                    restore_into(server.url(), store, tools, outcome.manifest.dump, f"ours_{outcome.target.org_id}")
-                ours_restore = time.perf_counter() - started
-                theirs_restore = direct_restore(server, tools.pg_restore, orgs, direct_dir)
+                times = {"ours_backup": 0.0, "direct_backup": 0.0, "ours_restore": 0.0, "direct_restore": 0.0}
+                dump_bytes = 0
+                with psycopg.connect(server.url(), autocommit=True) as conn:
+                    # Tenant by tenant, the two sides back to back and in alternating order, so that load
+                    # from other processes on this shared machine falls on both alike.
+                    for i, org in enumerate(orgs):
+                        if i % 2 == 0:
+                            seconds, outcome = ours_backup(server, store, tools, org)
+                            times["direct_backup"] += direct_backup(server, tools.pg_dump, org, direct_dir)
+                        else:
+                            times["direct_backup"] += direct_backup(server, tools.pg_dump, org, direct_dir)
+                            seconds, outcome = ours_backup(server, store, tools, org)
+                        times["ours_backup"] += seconds
+                        dump_bytes += outcome.manifest.size_bytes if outcome.manifest else 0
+                        if i % 2 == 0:
+                            times["ours_restore"] += ours_restore(server, store, tools, outcome)
+                            times["direct_restore"] += direct_restore(conn, server, tools.pg_restore, org, direct_dir)
+                        else:
+                            times["direct_restore"] += direct_restore(conn, server, tools.pg_restore, org, direct_dir)
+                            times["ours_restore"] += ours_restore(server, store, tools, outcome)
                 drop_databases(server, [f"{side}_{org}" for org in orgs for side in ("ours", "direct")])
-
-            backup_ratios.append(ours_backup / theirs_backup)
-            restore_ratios.append(ours_restore / theirs_restore)
+            backup_ratios.append(times["ours_backup"] / times["direct_backup"])
+            restore_ratios.append(times["ours_restore"] / times["direct_restore"])
             print(
-                f"round {round_}: {total_mb:.0f} MB of dumps; backup {ours_backup:.2f} s vs pg_dump {theirs_backup:.2f} s "
-                f"({backup_ratios[-1]:.2f}x, {total_mb / ours_backup:.1f} MB/s); restore {ours_restore:.2f} s vs "
-                f"pg_restore {theirs_restore:.2f} s ({restore_ratios[-1]:.2f}x)"
+                f"round {round_}: {dump_bytes / 1024 / 1024:.0f} MB of dumps; "
+                f"backup {times['ours_backup']:.1f} s vs pg_dump {times['direct_backup']:.1f} s "
+                f"({backup_ratios[-1]:.2f}x); restore {times['ours_restore']:.1f} s vs pg_restore "
+                f"{times['direct_restore']:.1f} s ({restore_ratios[-1]:.2f}x)",
+                flush=True,
             )
         print(
             f"median of {args.rounds} rounds: backup {statistics.median(backup_ratios):.2f}x pg_dump, "

@@ -14,8 +14,9 @@ from railzway.cli.backup import EXIT_CANNOT_RUN, STORE_OPTION, open_store
 from railzway.cli.common import ADMIN_URL_OPTION, REGISTRY_OPTION, CommandError, registry_or_fail
 from railzway.lifecycle.backup import ServerTools, server_tools
 from railzway.lifecycle.pgtools import ToolError
-from railzway.lifecycle.restore import RestoreFailed, Verified, manifest_of, newest_backup, restore_into, verify_tenant
+from railzway.lifecycle.restore import RestoreFailed, manifest_of, newest_backup, restore_into
 from railzway.lifecycle.store import StoreError
+from railzway.lifecycle.verify import Verified, verify_tenant
 
 
 def restore(

@@ -15,8 +15,9 @@ from lifecycle_kit import TenantFactory
 from railzway import naming
 from railzway.lifecycle.admin import PINNED_SEARCH_PATH, connect_tenant, tenant_conninfo
 from railzway.lifecycle.backup import BackupFailed, ServerTools, backup_tenant
-from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, newest_backup, restore_into, verify_tenant
+from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, newest_backup, restore_into
 from railzway.lifecycle.store import BackupStore
+from railzway.lifecycle.verify import verify_tenant
 from railzway.localpg import LocalPostgres
 
 
