@@ -12,7 +12,7 @@ Both sides run tenant by tenant, back to back and in alternating order (load fro
 shared machine falls on both alike), with the same pg_dump/pg_restore binaries. A round's ratio is the sum
 of ours / the sum of direct over all tenants; the figure is the median over rounds. Goal: <= 1.2x.
 
-    python bench/bench_backup.py [--tenants 100] [--mb 3] [--rounds 3]
+    python bench/bench_backup.py [--tenants 100] [--mb 3] [--rounds 3] [--pg-dump-no-sync]
 """
 
 from __future__ import annotations
@@ -71,11 +71,18 @@ def drop_databases(server: LocalPostgres, names: list[str]) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def direct_backup(server: LocalPostgres, pg_dump: Path, org: int, out: Path) -> float:
+def direct_backup(server: LocalPostgres, pg_dump: Path, org: int, out: Path, no_sync: bool) -> float:
     started = time.perf_counter()
     conninfo, env = tenant_conninfo(server.url(), naming.database_name(org))
     subprocess.run(
-        [str(pg_dump), "--format=custom", "--no-password", f"--file={out / f'{org}.dump'}", f"--dbname={conninfo}"],
+        [
+            str(pg_dump),
+            "--format=custom",
+            "--no-password",
+            *(["--no-sync"] if no_sync else []),
+            f"--file={out / f'{org}.dump'}",
+            f"--dbname={conninfo}",
+        ],
         env=env,
         check=True,
     )
@@ -112,6 +119,11 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--mb", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pg-dump-no-sync",
+        action="store_true",
+        help="Run the direct pg_dump with --no-sync (it fsyncs its file by default; the file:// store does not).",
+    )
     args = parser.parse_args()
 
     server = LocalPostgres().start()
@@ -132,9 +144,13 @@ def main() -> None:
                     for i, org in enumerate(orgs):
                         if i % 2 == 0:
                             seconds, outcome = ours_backup(server, store, tools, org)
-                            times["direct_backup"] += direct_backup(server, tools.pg_dump, org, direct_dir)
+                            times["direct_backup"] += direct_backup(
+                                server, tools.pg_dump, org, direct_dir, args.pg_dump_no_sync
+                            )
                         else:
-                            times["direct_backup"] += direct_backup(server, tools.pg_dump, org, direct_dir)
+                            times["direct_backup"] += direct_backup(
+                                server, tools.pg_dump, org, direct_dir, args.pg_dump_no_sync
+                            )
                             seconds, outcome = ours_backup(server, store, tools, org)
                         times["ours_backup"] += seconds
                         dump_bytes += outcome.manifest.size_bytes if outcome.manifest else 0

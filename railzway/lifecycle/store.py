@@ -17,7 +17,9 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, cast
+from urllib.parse import unquote, urlparse
 
 import obstore
 from obstore.store import from_url
@@ -108,9 +110,27 @@ class BackupStore:
         """A file to stream an object into; it exists only once the block ends without an exception."""
         with obstore.open_writer(self._store, key) as out:
             yield cast(BinaryIO, out)
+        self._sync(key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         obstore.put(self._store, key, data)
+        self._sync(key)
+
+    def _sync(self, key: str) -> None:
+        """On file://, fsync the object and its directory, as pg_dump does with its own file.
+
+        Object stores acknowledge a write once it is durable; a local file is durable only after fsync,
+        and a backup that a crash can take back is not one.
+        """
+        if not self.url.startswith("file://"):
+            return
+        path = Path(unquote(urlparse(self.url).path), key)
+        for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+            fd = os.open(target, flags)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def read_bytes(self, key: str) -> bytes:
         try:
