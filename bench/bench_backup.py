@@ -18,6 +18,7 @@ of ours / the sum of direct over all tenants; the figure is the median over roun
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    # A stopped benchmark still stops its server (the `finally` below runs on SIGTERM too).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = LocalPostgres().start()
     try:
         orgs = create_fleet(server, args.tenants, args.mb)

@@ -186,7 +186,11 @@ def to_table(rows: Sequence[TenantUsage]) -> Table:
             _size(row.storage_quota_bytes),
             used,
             f"{row.connections}/{row.connection_limit}",
-            *((row.last_backup.strftime("%m-%d %H:%MZ") if row.last_backup else "never",) if show_backups else ()),
+            *(
+                (row.last_backup.astimezone(dt.UTC).strftime("%m-%d %H:%MZ") if row.last_backup else "never",)
+                if show_backups
+                else ()
+            ),
             note,
         )
     return table
