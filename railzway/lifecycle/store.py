@@ -88,6 +88,12 @@ class BackupStore:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
+        if urlparse(self.url).password is not None:
+            # The URL goes into manifests, the Cloud DB and messages: credentials belong in the environment.
+            raise StoreError(
+                "the backup store URL carries a password: give the store's credentials through its environment "
+                "variables (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, AZURE_STORAGE_...)"
+            )
         try:
             # mkdir only matters to file://: the directory is created on first use, as a bucket would be there.
             options: dict[str, Any] = {"mkdir": True} if self.url.startswith("file://") else {}
@@ -173,4 +179,5 @@ class BackupStore:
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:300]
+    # obstore appends a Rust debug dump ("Debug source: ...") to its messages: the first part says it all.
+    return " ".join(str(error).split("Debug source:")[0].split())[:300]
