@@ -18,8 +18,10 @@ endef
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-install: ## Create .venv from requirements.txt, install the `railzway` command in it (and PostgreSQL's server if missing)
+install: ## Create .venv from requirements.txt, install the `railzway` command in it (and PostgreSQL's server and pg_dump/pg_restore if missing)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	@# backup/restore run pg_dump and pg_restore of the server's major version (Debian's postgresql-client-<major>).
+	@ls /usr/lib/postgresql/*/bin/pg_dump /usr/lib/postgresql/*/bin/pg_restore >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql-client)
 	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt
 	# The `railzway` console script, editable: the commands act on this working tree (program, registry, stacks).
 	.venv/bin/pip install -q --no-deps --no-build-isolation -e .
@@ -42,7 +44,7 @@ lint: $(ACTIONLINT) ## ruff, mypy and actionlint over the whole project (actionl
 	$(PY) -m mypy policy
 	$(ACTIONLINT)
 
-.PHONY: validate preview up audit report migrate sync rekey assign-shard move serve fleet adopt demo demo-down
+.PHONY: validate preview up audit report migrate sync rekey assign-shard move serve fleet adopt backup restore purge verify-backups demo demo-down
 validate: ## Validate the tenants registry (what a pull request checks first)
 	$(RAILZWAY) validate
 
@@ -87,6 +89,24 @@ fleet: ## The shard stacks: FLEET=stacks (default), preview, up or refresh; ARGS
 
 adopt: ## Bring the Go control plane's tenants under the stacks (RAILZWAY_CLOUD_DB_URL; ARGS="--admin-url REGION=URL ... [--dry-run]")
 	$(RAILZWAY) adopt $(ARGS)
+
+backup: ## Back up every tenant to the store (ADMIN_URL=..., RAILZWAY_BACKUP_URL=file:///... or s3://...)
+	$(require_admin_url)
+	$(RAILZWAY) backup --all --admin-url "$(ADMIN_URL)" --registry tenants --keep-daily 7 --keep-weekly 4
+
+verify-backups: ## Restore each tenant's newest backup into a scratch database and compare it with the live one
+	$(require_admin_url)
+	$(RAILZWAY) restore --verify --admin-url "$(ADMIN_URL)" --registry tenants
+
+restore: ## Restore a tenant's backup into a new database (ORG=1003 INTO=NEW_DB ADMIN_URL=...; ARGS="--at TIME")
+	$(require_admin_url)
+	@test -n "$(ORG)" -a -n "$(INTO)" || { echo "error: ORG and INTO are not set: make restore ORG=1003 INTO=railzway_restore_1003 ADMIN_URL=..." >&2; exit 2; }
+	$(RAILZWAY) restore --org $(ORG) --into $(INTO) --admin-url "$(ADMIN_URL)" --registry tenants $(ARGS)
+
+purge: ## Delete a removed tenant's data after a final backup (ORG=1003 ADMIN_URL=...; asks nothing: the ORG is the confirmation)
+	$(require_admin_url)
+	@test -n "$(ORG)" || { echo "error: ORG is not set: make purge ORG=1003 ADMIN_URL=..." >&2; exit 2; }
+	$(RAILZWAY) purge --org $(ORG) --confirm $(ORG) --admin-url "$(ADMIN_URL)" --registry tenants
 
 demo: ## The one-command local demo: throwaway PostgreSQL, file:// backend, up, sync, audit, report
 	$(RAILZWAY) demo up

@@ -17,8 +17,9 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
-from components import Adoption, TenantInstance, TenantInstanceArgs
+from components import Adoption, BackupSchedule, BackupScheduleArgs, TenantInstance, TenantInstanceArgs
 from railzway import naming, rules
+from railzway.lifecycle.schedule import scheduled_regions
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry, Tenant
 from railzway.registry_location import registry_dir
@@ -160,6 +161,16 @@ def main() -> None:
         )
         for tenant in tenants
     }
+    # Each region with Nomad backs its tenants up nightly from a periodic job (regions without Nomad: the
+    # scheduled workflow). Only regions whose tenants this stack holds, so its provider exists already.
+    with_nomad = [region for region, provider in nomads.items() if provider is not None]
+    for region in scheduled_regions(with_nomad, config.shard_set):
+        provider = nomads[region]
+        assert provider is not None
+        BackupSchedule(
+            f"backup-{region}",
+            BackupScheduleArgs(region=region, endpoints=config.regions[region], nomad_provider=provider),
+        )
     pulumi.export("tenants", {str(org_id): instance.outputs() for org_id, instance in instances.items()})
 
 

@@ -42,6 +42,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from railzway import jobspec, naming, rules
+from railzway.lifecycle import schedule
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 from railzway.registry_location import registry_dir
@@ -378,6 +379,11 @@ def jobspec_validator(args: ResourceValidationArgs, report_violation: ReportViol
         )
     if not isinstance(spec, str):
         return
+    if schedule.is_backup_job(job_id_of(args.props)):
+        # A region's backup job (railzway.lifecycle.schedule): a periodic batch job with its own shape.
+        for finding in schedule.backup_jobspec_findings(spec):
+            report_violation(f"Nomad backup job {args.name!r}'s jobspec: {finding}.", None)
+        return
     for finding in jobspec.credential_findings(spec):
         report_violation(f"Nomad job {args.name!r}'s jobspec {finding}.", None)
     for finding in jobspec.api_shape_findings(spec):
@@ -390,7 +396,7 @@ def jobspec_validator(args: ResourceValidationArgs, report_violation: ReportViol
 
 def job_resources_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """A Nomad job's tasks set CPU and memory, and each pair is a tier of the catalogue."""
-    if args.resource_type != NOMAD_JOB_TYPE:
+    if args.resource_type != NOMAD_JOB_TYPE or schedule.is_backup_job(job_id_of(args.props)):
         return
     spec = _get(args.props, "jobspec")
     if not isinstance(spec, str):

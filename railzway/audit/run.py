@@ -23,6 +23,10 @@ from railzway.audit.expected import expected_tenants
 from railzway.audit.findings import FINDING, WARNING, Finding, find, sort_findings
 from railzway.audit.login_matrix import DEFAULT_SAMPLE, MatrixCounts, cloud_db_passwords, run_matrix
 from railzway.audit.report import TenantUsage, usage_rows
+from railzway.clouddb.connect import URL_ENV as CLOUD_DB_URL_ENV
+from railzway.clouddb.connect import CloudDBUnavailable, cloud_db_url
+from railzway.clouddb.connect import connect as connect_cloud_db
+from railzway.lifecycle import records
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 
@@ -91,7 +95,7 @@ def run_audit(
     started = time.perf_counter()
     with connection.connect(admin_url, AUDIT_APPLICATION) as conn:
         snapshot = _read(admin_url, lambda: catalogue.read_catalogue(conn))
-    findings = find(expected, registry.tenants.keys(), snapshot)
+    findings = find(expected, registry.tenants.keys(), snapshot, purged_org_ids(environ))
     seconds = time.perf_counter() - started
     log.info("audited %d tenants with %d statements in %.3f s", len(expected), snapshot.statements, seconds)
     counts = None
@@ -100,6 +104,19 @@ def run_audit(
         findings = sort_findings([*findings, *matrix.findings])
         counts = matrix.counts
     return AuditResult(snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts)
+
+
+def purged_org_ids(environ: Mapping[str, str]) -> frozenset[int]:
+    """The purged orgs' tombstones from the Cloud DB when RAILZWAY_CLOUD_DB_URL is set (else none known)."""
+    if not environ.get(CLOUD_DB_URL_ENV, "").strip():
+        return frozenset()
+    try:
+        with connect_cloud_db(cloud_db_url(environ), AUDIT_APPLICATION) as conn:
+            return records.purged_org_ids(conn)
+    except CloudDBUnavailable as e:
+        raise CannotRun(str(e)) from None
+    except psycopg.errors.UndefinedTable:
+        raise CannotRun("the Cloud DB has no tenant_purges table yet: run `railzway migrate`") from None
 
 
 def run_report(

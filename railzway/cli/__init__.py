@@ -29,6 +29,9 @@ COMMAND_MODULES = (
     "serve",
     "demo",
     "adopt",
+    "backup",
+    "restore",
+    "purge",
 )
 
 app = typer.Typer(

@@ -153,7 +153,7 @@ def test_prometheus_output_declares_each_metric_once_before_its_samples(fleet: F
         elif not line.startswith("# HELP "):
             assert line.split("{")[0] == seen[-1]
     assert text.endswith("\n")
-    assert len(seen) == 6
+    assert len(seen) == 7
 
 
 def test_prometheus_output_leaves_out_the_size_of_a_missing_database(fleet: Fleet) -> None:

@@ -185,6 +185,8 @@ def test_giving_a_region_nomad_adds_jobs_for_its_live_tenants(
     with_nomad = run_changed({}, config)
     assert differences(dev_run, with_nomad) == {
         "+nomad-us-east",
+        "+backup-us-east",
+        "+backup-us-east-job",
         "+org-2001-variable",
         "+org-2001-job",
         "+org-2002-variable",

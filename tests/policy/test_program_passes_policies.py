@@ -73,8 +73,9 @@ def test_the_run_declares_every_kind_of_resource_the_policies_judge(dev_run: Pro
     }
     assert counts == dict.fromkeys(counts, 8)
     # Running and stopped tenants of eu-west (1001-1004) have a job; 1005 is terminated, us-east has no Nomad.
+    # eu-west also has its nightly backup job.
     job_ids = sorted(json.loads(r.inputs["jobspec"])["Job"]["ID"] for r in dev_run.of_type(NOMAD_JOB_TYPE))
-    assert job_ids == [naming.job_id(org_id) for org_id in (1001, 1002, 1003, 1004)]
+    assert job_ids == ["railzway-backup-eu-west", *(naming.job_id(org_id) for org_id in (1001, 1002, 1003, 1004))]
     assert len(dev_run.of_type(NOMAD_VARIABLE_TYPE)) == 4
 
 
