@@ -11,7 +11,15 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from railzway import naming
 
@@ -92,14 +100,23 @@ class RegionCatalogue(_Strict):
     default: str | None = Field(default=None, description="The region a new tenant gets when none is named.")
     max_tenants_per_shard: int = Field(default=250, ge=1, description="`validate` reports shards above this.")
 
-    @model_validator(mode="after")
-    def _default_exists(self) -> RegionCatalogue:
-        for name in self.regions:
+    # Field validators, not a model validator: those run only once every field is valid, and an unknown
+    # field elsewhere in the file would hide a misspelled default.
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, regions: dict[str, Region]) -> dict[str, Region]:
+        for name in regions:
             if not _NAME_RE.fullmatch(name):
                 raise ValueError(f"region name {name!r} must be lower-case letters, digits and '-'")
-        if self.default is not None and self.default not in self.regions:
-            raise ValueError(f"default region {self.default!r} is not one of the regions")
-        return self
+        return regions
+
+    @field_validator("default")
+    @classmethod
+    def _default_exists(cls, default: str | None, info: ValidationInfo) -> str | None:
+        regions = info.data.get("regions")
+        if default is not None and regions is not None and default not in regions:
+            raise ValueError(f"default region {default!r} is not one of the regions ({', '.join(sorted(regions))})")
+        return default
 
 
 class ScheduledDowngrade(_Strict):
@@ -107,6 +124,22 @@ class ScheduledDowngrade(_Strict):
 
     tier: str
     at: dt.date = Field(strict=False, description="The date from which the lower tier applies.")
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, tier: str, info: ValidationInfo) -> str:
+        # Checked here rather than by the tenant, so a bad `at` does not hide an unknown tier.
+        return _known(tier, "tier", _catalogue(info, "tiers"))
+
+
+def downgrade_problem(current: Tier, target: Tier) -> str | None:
+    """What `target` gives more of than `current` (a downgrade takes nothing up), or None."""
+    more = [
+        f"{name} {getattr(target, name)} > {getattr(current, name)}"
+        for name in Tier.model_fields
+        if getattr(target, name) > getattr(current, name)
+    ]
+    return ", ".join(more) or None
 
 
 class Tenant(_Strict):
@@ -158,11 +191,18 @@ class Tenant(_Strict):
 
     @field_validator("downgrade")
     @classmethod
-    def _known_downgrade_tier(
+    def _downgrade_is_lower(
         cls, downgrade: ScheduledDowngrade | None, info: ValidationInfo
     ) -> ScheduledDowngrade | None:
-        if downgrade is not None:
-            _known(downgrade.tier, "tier", _catalogue(info, "tiers"))
+        tiers = (info.context or {}).get("tiers")
+        current = info.data.get("tier")
+        if downgrade is None or not isinstance(tiers, TierCatalogue) or current not in tiers.tiers:
+            return downgrade
+        if downgrade.tier == current:
+            raise ValueError(f"tier {current!r} is already the tenant's tier: a downgrade names a lower one")
+        higher = downgrade_problem(tiers.tiers[current], tiers.tiers[downgrade.tier])
+        if higher:
+            raise ValueError(f"tier {downgrade.tier!r} is not lower than the tenant's tier {current!r}: {higher}")
         return downgrade
 
     @field_validator("shard")
