@@ -98,7 +98,9 @@ def _edit(tenant: Tenant, previous: bytes, display: str) -> str:
             _insert(document, name, _node(name, value, None))
             continue
         document[name] = _node(name, value, document[name])
-    return _dump(document, _indent_of(text))
+    return _dump(
+        document, _indent_of(text), explicit_start=re.search(r"^---[ \t]*(?:#.*)?$", text, re.MULTILINE) is not None
+    )
 
 
 def _node(name: str, value: Any, current: Any) -> Any:
@@ -147,7 +149,8 @@ def _insert(document: CommentedMap, name: str, value: Any) -> None:
     if not sep or not following:
         return
     token.value = end_of_line + "\n"
-    document.ca.items[name] = [None, None, CommentToken(following, CommentMark(0), None), None]
+    # A leading newline ends the new key's line: what follows is whole-line comments, not its own.
+    document.ca.items[name] = [None, None, CommentToken("\n" + following, CommentMark(0), None), None]
 
 
 def _check_reads_back(tenant: Tenant, text: str, display: str) -> None:
@@ -173,9 +176,11 @@ def _indent_of(text: str) -> int:
     return len(match.group(1)) if match else 2
 
 
-def _dump(document: CommentedMap, indent: int) -> str:
+def _dump(document: CommentedMap, indent: int, *, explicit_start: bool = False) -> str:
     out = io.StringIO()
-    _round_trip(indent).dump(document, out)
+    writer = _round_trip(indent)
+    writer.explicit_start = explicit_start  # a file that starts with `---` keeps it
+    writer.dump(document, out)
     # Removing the last block can leave the blank lines that separated it: end with one newline.
     return out.getvalue().rstrip("\n") + "\n"
 
