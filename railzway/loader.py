@@ -1,9 +1,11 @@
-"""Reading and writing the tenants registry: the only code that parses YAML.
+"""Reading the tenants registry: the only code that parses YAML (`railzway.tenant_files` writes).
 
 The registry is edited by hand in pull requests, so the reader is strict where PyYAML is lenient: it
 refuses duplicate keys (PyYAML keeps the last one silently), tags of any kind (never construct Python
 objects from data), anchors and aliases (a few bytes can expand to gigabytes), files that are not UTF-8,
-and files over `MAX_FILE_BYTES`. Every problem names its file, the line where known, and the field.
+files over `MAX_FILE_BYTES`, nesting deeper than `MAX_DEPTH`, and anything but regular files (a symbolic
+link could point out of the registry, a FIFO would block). Every problem names its file, the line where
+known, and the field; one bad file never hides another's problems.
 
 Layout of a registry directory:
 
