@@ -313,7 +313,7 @@ def read_tenant_file(directory: str | os.PathLike[str], org_id: int) -> bytes | 
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise RegistryError([Problem(str(path.parent), _unopenable(path.parent, e, "not a directory"))]) from None
+        raise RegistryError([Problem(str(path.parent), _unopenable(path.parent, e, "cannot open"))]) from None
     try:
         return _read_at(orgs_fd, path.name, path)
     except _FileProblem as e:
@@ -360,7 +360,7 @@ def _unopenable(
     try:
         info = os.lstat(name if dir_fd is not None and name is not None else display, dir_fd=dir_fd)
     except OSError:
-        return "missing" if isinstance(error, FileNotFoundError) else f"{otherwise}: {error.strerror}"
+        return f"missing: {otherwise}" if isinstance(error, FileNotFoundError) else f"{otherwise}: {error.strerror}"
     if stat.S_ISLNK(info.st_mode):
         try:
             target = os.readlink(name if dir_fd is not None and name is not None else display, dir_fd=dir_fd)
@@ -371,16 +371,17 @@ def _unopenable(
             state = ""
         except OSError as e:
             state = ", a link loop" if e.errno == errno.ELOOP else ", which does not exist"
-        return (
-            f"a symbolic link (to {target!r}{state}): the registry reads only regular files, "
-            "since a link could point out of it"
-        )
+        return f"a symbolic link (to {target!r}{state}): the registry follows no links, since one could point out of it"
+    if error.errno == errno.ENOTDIR:
+        return f"{_kind(info.st_mode)}, not a directory: {otherwise}"
     if not stat.S_ISDIR(info.st_mode) and not stat.S_ISREG(info.st_mode):
         return f"{_kind(info.st_mode)}, not a regular file"
     return f"{otherwise}: {error.strerror}"
 
 
 def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

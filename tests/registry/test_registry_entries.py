@@ -47,7 +47,7 @@ def test_a_link_out_of_the_registry_is_not_followed(registry_dir: Path, tmp_path
     result = railzway("validate", str(registry_dir))
     assert_reported(
         result,
-        f"3001.yaml: error: a symbolic link (to '{outside}'): the registry reads only regular files",
+        f"3001.yaml: error: a symbolic link (to '{outside}'): the registry follows no links",
         other,
     )
     assert "hunter2" not in result.stderr + result.stdout
