@@ -25,7 +25,7 @@ ROLE_PRIVILEGE_FLAGS: dict[str, tuple[str, str]] = {
 PASSWORD_LENGTH = 32
 PASSWORD_SPECIALS = "-_"  # noqa: S105 - an alphabet, not a password
 PASSWORD_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_.~")
-_PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+_PASSWORD_RE = re.compile(r"[A-Za-z0-9._~-]+")
 
 # `password_rotation: adopted` marks a tenant adopted from the Go control plane whose password has not been
 # rotated since: its password is the seed's, read from the Cloud DB, not a `RandomPassword` of ours. Changing
@@ -43,7 +43,7 @@ def password_problem(password: str) -> str | None:
     """Why `password` is not an acceptable generated tenant password, or None."""
     if len(password) < PASSWORD_LENGTH:
         return f"is {len(password)} characters; at least {PASSWORD_LENGTH} are required"
-    if not _PASSWORD_RE.match(password):
+    if not _PASSWORD_RE.fullmatch(password):
         return "contains characters that are not URL- and shell-safe (letters, digits, '-', '_', '.', '~')"
     return None
 

@@ -71,7 +71,7 @@ def registry_or_cannot_run(directory: str | os.PathLike[str]) -> Registry:
     except RegistryError as e:
         shown = e.problems[:MAX_PROBLEMS_SHOWN]
         more = len(e.problems) - len(shown)
-        listing = "; ".join(p.text() for p in shown) + (f"; and {more} more" if more > 0 else "")
+        listing = "; ".join(p.brief() for p in shown) + (f"; and {more} more" if more > 0 else "")
         raise CannotRun(f"invalid registry {directory} (`railzway validate` lists every problem): {listing}") from None
 
 

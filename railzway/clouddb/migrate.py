@@ -31,7 +31,7 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-_FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9_.-]+)\.(?P<direction>up|down)\.sql$")
+_FILE_RE = re.compile(r"(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9_.-]+)\.(?P<direction>up|down)\.sql")
 
 # golang-migrate's database.GenerateAdvisoryLockId: crc32(schema NUL table NUL database) * salt, as uint32.
 _GOLANG_MIGRATE_LOCK_SALT = 1486364155
@@ -98,7 +98,7 @@ class MigrationSource:
         """The up migrations in version order; a malformed directory is an error, not a skipped file."""
         found: dict[int, Migration] = {}
         for entry in self.files.iterdir():
-            m = _FILE_RE.match(entry.name)
+            m = _FILE_RE.fullmatch(entry.name)
             if m is None:
                 if entry.name.endswith(".sql"):
                     raise MigrationError(f"{self.name}: {entry.name} is not named NNNNNN_name.up.sql or .down.sql")

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from railzway import naming
-from railzway.model import Registry, Tenant
+from railzway.model import Registry, Tenant, downgrade_problem
 
 
 class Action(enum.StrEnum):
@@ -224,6 +224,11 @@ def _downgrade(current: Tenant, body: DowngradeBody, registry: Registry, today: 
         problems.append(("tier", f"unknown tier {body.tier!r} (known: {known})"))
     elif body.tier == current.tier:
         problems.append(("tier", f"organization {current.org_id} is already on tier {body.tier!r}"))
+    else:
+        higher = downgrade_problem(registry.tiers.tiers[current.tier], registry.tiers.tiers[body.tier])
+        if higher:
+            # Checked here too: dated today, the change applies at once and no downgrade block is validated.
+            problems.append(("tier", f"tier {body.tier!r} is not lower than tier {current.tier!r}: {higher}"))
     if body.at < today:
         problems.append(("at", f"{body.at.isoformat()} is in the past (today is {today.isoformat()}, UTC)"))
     if problems:

@@ -112,7 +112,7 @@ def write_registry(root: Path, tenants: tuple[TenantSpec, ...]) -> Path:
     (root / "regions.yaml").write_text(REGIONS_YAML)
     for t in tenants:
         (root / "orgs" / f"{t.org_id}.yaml").write_text(
-            f'org_id: {t.org_id}\ntier: {t.tier}\nversion: "1.8.2"\nstatus: {t.status}\nregion: {t.region}\n'
+            f'org_id: {t.org_id}\ntier: {t.tier}\nversion: "1.8.2"\nstatus: {t.status}\nregion: {t.region}\nshard: 0\n'
         )
     return root
 

@@ -25,9 +25,10 @@ from psycopg import sql
 from pulumi import automation as auto
 
 from railzway import naming, rules
-from railzway.loader import load_registry, write_tenant
+from railzway.loader import load_registry
 from railzway.localpg import LocalPostgres
 from railzway.model import Registry
+from railzway.tenant_files import write_tenant
 from tests.e2e_support import (
     drop_tenants,
     local_stack_config,

@@ -120,7 +120,7 @@ def test_assign_shard_check_fails_on_a_file_without_shard_and_writes_nothing(
     path = write_tenant_file(registry, {"org_id": 5})
     result = railzway("assign-shard", "--check", "--registry", str(registry), path_dir=no_pulumi)
     assert result.returncode == 1
-    assert f"{path}: error: shard: missing" in result.stderr
+    assert f"{path}: error: shard: required field is missing: run `railzway assign-shard`" in result.stderr
     assert "shard" not in path.read_text()
 
 

@@ -66,7 +66,7 @@ def test_unknown_region_is_refused_naming_the_known_ones(make_registry: MakeRegi
 
 
 def test_a_file_without_shard_is_unplaced_and_not_counted(make_registry: MakeRegistry) -> None:
-    registry = load_registry(make_registry([{"org_id": 1}, {"org_id": 2, "shard": 0}]))
+    registry = load_registry(make_registry([{"org_id": 1}, {"org_id": 2, "shard": 0}]), unplaced_ok=True)
     assert [t.org_id for t in unplaced(registry)] == [1]
     assert not has_recorded_shard(registry.tenants[1])
     assert placed_sizes(registry)[("eu-west", 0)] == 1
@@ -77,7 +77,8 @@ def test_assigning_several_tenants_spreads_them_counting_each_placement(make_reg
         make_registry(
             [{"org_id": 1, "shard": 0}, {"org_id": 2, "shard": 0}, {"org_id": 3, "shard": 2}]
             + [{"org_id": org} for org in (10, 11, 12, 13)]
-        )
+        ),
+        unplaced_ok=True,
     )
     assigned = assign_shards(registry, unplaced(registry))
     # Loads before: shard 0: 2, shard 1: 0, shard 2: 1.

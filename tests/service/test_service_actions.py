@@ -185,6 +185,14 @@ def test_downgrade_rejections_name_the_field(registry: Registry, body: Downgrade
     assert (rejected.status, rejected.field) == (422, field)
 
 
+@pytest.mark.parametrize("at", [TODAY, TODAY + dt.timedelta(days=30)])
+def test_a_downgrade_to_a_higher_tier_is_refused_today_or_later(registry: Registry, at: dt.date) -> None:
+    assert registry.tenants[1002].tier == "starter"
+    rejected = rejection(registry, Action.downgrade, 1002, DowngradeBody(tier="growth", at=at))
+    assert (rejected.status, rejected.field) == (422, "tier")
+    assert rejected.message.startswith("tier 'growth' is not lower than")
+
+
 def test_the_scheduled_downgrade_applies_only_when_due(registry: Registry) -> None:
     due_on = registry.tenants[1003].downgrade
     assert due_on is not None
