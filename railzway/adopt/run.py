@@ -19,7 +19,8 @@ from railzway.adopt.plan import AdoptionPlan, LiveTenant, plan_adoption
 from railzway.adopt.server import read_server
 from railzway.audit.errors import CannotRun
 from railzway.clouddb import seed
-from railzway.loader import dump_tenant, tenant_path, write_tenant
+from railzway.loader import tenant_path
+from railzway.tenant_files import tenant_text, write_tenant
 from railzway.model import Registry
 
 
@@ -83,7 +84,7 @@ def render(result: AdoptionResult, registry_dir: Path) -> str:
             f"tier {adopted.seed_tier!r} -> {tenant.tier}, shard {tenant.region}/{tenant.shard})"
         )
         if result.dry_run:
-            lines += [f"    {line}" for line in dump_tenant(tenant).splitlines()]
+            lines += [f"    {line}" for line in tenant_text(tenant).splitlines()]
         imports = [f"role {naming.role_name(org_id)}", f"database {naming.database_name(org_id)}"]
         if tenant.status == "running":
             imports.append(f"Nomad job {naming.job_id(org_id)} (in regions with Nomad; its variable is created)")
