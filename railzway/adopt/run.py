@@ -20,8 +20,8 @@ from railzway.adopt.server import read_server
 from railzway.audit.errors import CannotRun
 from railzway.clouddb import seed
 from railzway.loader import tenant_path
-from railzway.tenant_files import tenant_text, write_tenant
 from railzway.model import Registry
+from railzway.tenant_files import tenant_text, write_tenant
 
 
 @dataclass(frozen=True)
