@@ -122,21 +122,35 @@ def shape_differences(engine: Sequence[Row], mocks: Sequence[Row], declared: Map
     return differences
 
 
+# What the program declares that the recordings predate (issue 16's nightly backup job per Nomad region): each
+# has tests of its own; here the mocks may differ from a recording by exactly these, and by nothing else.
+DECLARED_SINCE_THE_RECORDING: dict[str, list[str]] = {
+    "up": [],
+    "preview-nomad": [
+        "nomad:index/job:Job 'backup-eu-west-job': only in the mocks",
+        "railzway:index:BackupSchedule 'backup-eu-west': only in the mocks",
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def mock_up() -> ProgramRun:
     return mock_up_run()
 
 
 def test_the_mocks_view_has_the_shape_of_the_engines(mock_up: ProgramRun) -> None:
-    assert shape_differences(stack_rows("up"), mockview.stack_view(mock_up), declared_keys(mock_up)) == []
+    differences = shape_differences(stack_rows("up"), mockview.stack_view(mock_up), declared_keys(mock_up))
+    assert differences == DECLARED_SINCE_THE_RECORDING["up"]
 
 
 def test_the_mocks_view_of_a_nomad_region_has_the_shape_of_the_engines_create_preview() -> None:
     # preview-nomad: eu-west with Nomad, so the variables, jobs and the Nomad provider are compared too.
     run = mock_run_of("preview-nomad")
     view = mockview.stack_view(run)
-    assert shape_differences(stack_rows("preview-nomad"), view, declared_keys(run)) == []
+    differences = shape_differences(stack_rows("preview-nomad"), view, declared_keys(run))
+    assert differences == DECLARED_SINCE_THE_RECORDING["preview-nomad"]
     assert sorted(r["name"] for r in view if r["type"] == "nomad:index/job:Job") == [
+        "backup-eu-west-job",
         "org-1001-job",
         "org-1002-job",
         "org-1003-job",
