@@ -17,8 +17,8 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
-from components import TenantInstance, TenantInstanceArgs
-from railzway import naming
+from components import RegionHardening, TenantInstance, TenantInstanceArgs, end_sessions_hook
+from railzway import admin_session, naming
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 from railzway.stack_config import (
@@ -100,7 +100,15 @@ def main() -> None:
     tenants = stack_tenants(config, registry)
 
     regions = sorted({tenant.region for tenant in tenants})
+    # Before any provider runs: an admin whose sessions a tenant database can steer would hand that tenant
+    # the admin's privileges the first time the provider writes inside its database (issue 13).
+    unsafe = admin_session.region_admin_problems({region: config.regions[region].postgres for region in regions})
+    if unsafe:
+        raise pulumi.RunError("the regions' PostgreSQL admins are not safe to provision with:\n" + "\n".join(unsafe))
     postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
+    for region in regions:
+        RegionHardening(region, postgres[region])
+    end_sessions = {region: end_sessions_hook(region, config.regions[region].postgres) for region in regions}
     nomads = {region: nomad_provider(region, config.regions[region]) for region in regions}
 
     instances = {
@@ -113,6 +121,7 @@ def main() -> None:
                 image_repository=config.image_repository,
                 postgres_provider=postgres[tenant.region],
                 nomad_provider=nomads[tenant.region],
+                end_sessions=end_sessions[tenant.region],
             ),
         )
         for tenant in tenants

@@ -1,5 +1,14 @@
 """The project's Pulumi components: the only place that declares resources."""
 
+from components.region_hardening import RegionHardening
 from components.tenant_instance import OUTPUT_KEYS, RESOURCE_TYPE, TenantInstance, TenantInstanceArgs
+from components.tenant_lockout import end_sessions_hook
 
-__all__ = ["OUTPUT_KEYS", "RESOURCE_TYPE", "TenantInstance", "TenantInstanceArgs"]
+__all__ = [
+    "OUTPUT_KEYS",
+    "RESOURCE_TYPE",
+    "RegionHardening",
+    "TenantInstance",
+    "TenantInstanceArgs",
+    "end_sessions_hook",
+]

@@ -304,7 +304,11 @@ def connection_limit_validator(args: ResourceValidationArgs, report_violation: R
         tier_name = tenant.tier
         tier_limit = registry.tier_of(tenant).connection_limit
         # A terminated tenant's database is closed with a limit of 0 (see rules.database_connection_limit).
-        allowed = {rules.database_connection_limit(tenant.status, tier_limit) if kind == "Database" else tier_limit}
+        allowed = {
+            rules.database_connection_limit(tenant.status, tier_limit)
+            if kind == "Database"
+            else rules.role_connection_limit(tenant.status, tier_limit)
+        }
     else:
         tier_name = None
         allowed = {tier.connection_limit for tier in registry.tiers.tiers.values()}

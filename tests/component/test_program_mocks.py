@@ -55,6 +55,12 @@ def test_program_declares_exactly_these_resources(dev_run: ProgramRun) -> None:
         ("pulumi:providers:postgresql", "postgresql-us-east"),
         ("pulumi:providers:nomad", "nomad-eu-west"),
     }
+    for region in ("eu-west", "us-east"):
+        expected |= {
+            ("railzway:index:RegionHardening", f"region-{region}"),
+            (GRANT, f"region-{region}-postgres-revoke-public"),
+            (GRANT, f"region-{region}-template1-revoke-public"),
+        }
     for org_id in ALL:
         name = naming.resource_name(org_id)
         expected |= {
