@@ -12,6 +12,8 @@ be bound to the same role beside it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psycopg
 import pulumi
 
@@ -24,7 +26,12 @@ def hook_name(region: str) -> str:
 
 
 def end_sessions_hook(region: str, endpoint: PostgresEndpoint) -> pulumi.ResourceHook:
-    """The `after_update` hook for the roles of terminated tenants of `region`."""
+    """The named `after_update` hook for the roles of terminated tenants of `region`."""
+    return pulumi.ResourceHook(hook_name(region), end_terminated_sessions(endpoint))
+
+
+def end_terminated_sessions(endpoint: PostgresEndpoint) -> Callable[[pulumi.ResourceHookArgs], None]:
+    """The hook's function: end every session of the updated role once it can no longer log in."""
 
     def end_terminated_sessions(args: pulumi.ResourceHookArgs) -> None:
         outputs = args.new_outputs or {}
@@ -47,4 +54,4 @@ def end_sessions_hook(region: str, endpoint: PostgresEndpoint) -> pulumi.Resourc
             ) from None
         pulumi.log.info(f"{role}: ended {ended} open session{'s' * (ended != 1)} of the terminated tenant")
 
-    return pulumi.ResourceHook(hook_name(region), end_terminated_sessions)
+    return end_terminated_sessions
