@@ -13,7 +13,7 @@ program under Pulumi's mocks have no server: they hand their own check to `check
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +72,7 @@ class AdminSettings:
         return admin_rules.admin_problems(self.user, self.role_settings, self.per_database)
 
 
-_ADMIN_SETTINGS = """
+ADMIN_SETTINGS_QUERY = """
 SELECT r.rolname, r.rolsuper, d.datname, s.setconfig
 FROM pg_catalog.pg_roles r
 LEFT JOIN pg_catalog.pg_db_role_setting s ON s.setrole = r.oid
@@ -83,7 +83,11 @@ WHERE r.rolname = CURRENT_USER
 
 def read_admin_settings(conn: psycopg.Connection) -> AdminSettings:
     """The connected role's privileges and settings, in one statement."""
-    rows = conn.execute(_ADMIN_SETTINGS).fetchall()
+    return admin_settings_from_rows(conn.execute(ADMIN_SETTINGS_QUERY).fetchall())
+
+
+def admin_settings_from_rows(rows: Sequence[tuple[Any, ...]]) -> AdminSettings:
+    """`AdminSettings` from the rows of `ADMIN_SETTINGS_QUERY`."""
     if not rows:
         raise psycopg.DataError("the server did not report the current role")
     role_settings: tuple[str, ...] = ()

@@ -38,7 +38,8 @@ def summary(result: AuditResult) -> str:
     return (
         f"audit of {result.server.user}@{result.server.address} (PostgreSQL {result.server.version}): "
         f"{_plural(result.tenants, 'tenant')}{scope}: {verdict} "
-        f"({result.statements} statements, {result.seconds:.2f} s)"
+        f"({result.statements} statements, {result.inside_statements} inside tenant databases, "
+        f"{result.seconds:.2f} s)"
     )
 
 
@@ -56,6 +57,7 @@ def to_json(result: AuditResult) -> str:
         "region": result.region,
         "tenants": result.tenants,
         "statements": result.statements,
+        "inside_statements": result.inside_statements,
         "seconds": round(result.seconds, 4),
         "counts": {FINDING: result.count(FINDING), WARNING: result.count(WARNING)},
         "findings": [f.as_dict() for f in result.findings],

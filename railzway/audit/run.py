@@ -21,6 +21,8 @@ from railzway.audit.catalogue import ServerInfo
 from railzway.audit.errors import CannotRun
 from railzway.audit.expected import expected_tenants
 from railzway.audit.findings import FINDING, WARNING, Finding, find, sort_findings
+from railzway.audit.hardening import hardening_findings
+from railzway.audit.inside import read_inside
 from railzway.audit.login_matrix import DEFAULT_SAMPLE, MatrixCounts, cloud_db_passwords, run_matrix
 from railzway.audit.report import TenantUsage, usage_rows
 from railzway.loader import RegistryError, load_registry
@@ -45,6 +47,8 @@ class AuditResult:
     seconds: float
     findings: list[Finding]
     login_matrix: MatrixCounts | None = field(default=None)
+    inside_statements: int = 0
+    """Statements sent inside the tenant databases (one per database, each on its own connection)."""
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -91,7 +95,11 @@ def run_audit(
     started = time.perf_counter()
     with connection.connect(admin_url, AUDIT_APPLICATION) as conn:
         snapshot = _read(admin_url, lambda: catalogue.read_catalogue(conn))
-    findings = find(expected, registry.tenants.keys(), snapshot)
+    # One statement inside every tenant database that accepts connections: objects shadowing the catalogue.
+    inside = read_inside(admin_url, sorted(n for n, d in snapshot.databases.items() if d.allow_connections))
+    findings = sort_findings(
+        [*find(expected, registry.tenants.keys(), snapshot), *hardening_findings(expected, snapshot, inside)]
+    )
     seconds = time.perf_counter() - started
     log.info("audited %d tenants with %d statements in %.3f s", len(expected), snapshot.statements, seconds)
     counts = None
@@ -99,7 +107,9 @@ def run_audit(
         matrix = run_matrix(admin_url, expected, passwords, sample=sample)
         findings = sort_findings([*findings, *matrix.findings])
         counts = matrix.counts
-    return AuditResult(snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts)
+    return AuditResult(
+        snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts, inside.statements
+    )
 
 
 def run_report(
