@@ -734,6 +734,17 @@ POLICIES: list[Policy] = [
 # --- issue 13: the region's server and terminated tenants (appended) --------------------------------
 
 REGION_HARDENING_TYPE = "railzway:index:RegionHardening"
+POSTGRES_PROVIDER_PREFIX = "postgresql-"  # the program names a region's provider `postgresql-<region>`
+
+
+def _stack_shards() -> list[str]:
+    """The stack's `railzway:shards` ([] when it holds every tenant, or when the engine did not say)."""
+    try:
+        raw = pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:shards")
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return [str(shard) for shard in value] if isinstance(value, list) else []
 
 
 def _revokes_public_on_server_database(grant: PolicyResource, database: str, server: str | None) -> bool:
@@ -758,7 +769,11 @@ def server_databases_public_revoked_validator(args: StackValidationArgs, report_
         if _is_tenant_database(db):
             servers.setdefault(_provider_urn(db.resource), db)
     grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    shards = _stack_shards()
     for server, example in sorted(servers.items(), key=lambda item: item[0] or ""):
+        region = (_urn_name(server) or "").removeprefix(POSTGRES_PROVIDER_PREFIX)
+        if shards and f"{region}/0" not in shards:
+            continue  # the stack of the region's shard 0 hardens its server (see __main__.hardening_regions)
         for database in admin_rules.SERVER_DATABASES:
             if any(_revokes_public_on_server_database(g, database, server) for g in grants):
                 continue

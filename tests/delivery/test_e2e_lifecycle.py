@@ -34,7 +34,7 @@ from railzway import naming
 from railzway.loader import load_registry, tenant_path, write_tenant
 from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
-from tests.e2e_support import local_stack_config, remove_test_stack
+from tests.e2e_support import local_stack_config, provisioner_url, remove_test_stack
 
 pytestmark = [
     pytest.mark.e2e,
@@ -69,7 +69,13 @@ class Lifecycle:
 
     def audit(self) -> subprocess.CompletedProcess[str]:
         return self.railzway(
-            "audit", "--admin-url", self.server.url(), "--registry", str(self.registry_dir), "--format", "json"
+            "audit",
+            "--admin-url",
+            provisioner_url(self.server),
+            "--registry",
+            str(self.registry_dir),
+            "--format",
+            "json",
         )
 
 

@@ -3,9 +3,11 @@ servers holding tenants revoke PUBLIC on `postgres` and `template1`; terminated 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pulumi.runtime
 from policy_args import as_sent, provider, resource_violations, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
@@ -122,3 +124,14 @@ def test_a_terminated_role_left_to_the_providers_defaults_is_reported() -> None:
 def test_a_running_tenants_role_is_not_judged() -> None:
     props = {"name": naming.role_name(1001), "login": True, "validUntil": "infinity", "connectionLimit": 40}
     assert resource_violations(terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), config=SHIPPED) == []
+
+
+def test_a_shard_stack_without_its_regions_shard_0_does_not_harden_that_server() -> None:
+    # The stack of shard 0 hardens the region's server, so parallel shard stacks never race on its ACLs.
+    pulumi.runtime.set_config("railzway:shards", json.dumps(["eu-west/1", "us-east/0"]))
+    resources = [*tenant_database(1003, EU), *tenant_database(2001, US)]
+    violations = stack_violations(server_databases_public_revoked_validator, resources)
+    assert [message.split(" holds ")[0] for message, _ in violations] == [
+        "The server of provider postgresql-us-east",
+        "The server of provider postgresql-us-east",
+    ]
