@@ -34,11 +34,11 @@ def end_terminated_sessions(endpoint: PostgresEndpoint) -> Callable[[pulumi.Reso
     """The hook's function: end every session of the updated role once it can no longer log in."""
 
     def end_terminated_sessions(args: pulumi.ResourceHookArgs) -> None:
-        outputs = args.new_outputs or {}
-        role = outputs.get("name")
-        # Only once the role can no longer log in: ending sessions of a role that may log in again would
-        # only make them reconnect.
-        if not isinstance(role, str) or outputs.get("login") is not False:
+        props = {**(args.new_inputs or {}), **(args.new_outputs or {})}
+        # The provider's id of a role is its name.
+        role = props.get("name") or args.id
+        # Bound to terminated tenants only; still, a role that may log in again would only reconnect.
+        if not isinstance(role, str) or not role or props.get("login") is True:
             return
         try:
             with admin_session.connect_admin(**admin_session.endpoint_params(endpoint)) as conn:
