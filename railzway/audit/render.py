@@ -18,6 +18,8 @@ def to_text(result: AuditResult) -> str:
         lines.append(f"{'':8} fix: {f.fix}")
     if result.login_matrix is not None:
         lines.append(login_matrix_line(result.login_matrix))
+    if result.admin_safe is not None:
+        lines.append(admin_line(result))
     lines.append(summary(result))
     return "\n".join(lines)
 
@@ -29,6 +31,14 @@ def login_matrix_line(c: MatrixCounts) -> str:
         f"other tenants' databases {c.foreign_refused}/{c.foreign_attempted} refused, "
         f"{c.inconclusive} inconclusive, {c.without_password} without a password"
     )
+
+
+def admin_line(result: AuditResult) -> str:
+    """Whether a tenant database can steer the admin's sessions (issue 13), said every time."""
+    scope = f" of region {result.region}" if result.region else ""
+    if result.admin_safe:
+        return f"admin {result.server.user}{scope}: safe (role-level search_path pg_catalog, pg_temp)"
+    return f"admin {result.server.user}{scope}: NOT SAFE: a tenant database can steer its sessions (admin-steerable)"
 
 
 def summary(result: AuditResult) -> str:
@@ -58,6 +68,7 @@ def to_json(result: AuditResult) -> str:
         "tenants": result.tenants,
         "statements": result.statements,
         "inside_statements": result.inside_statements,
+        "admin": {"user": result.server.user, "safe": result.admin_safe},
         "seconds": round(result.seconds, 4),
         "counts": {FINDING: result.count(FINDING), WARNING: result.count(WARNING)},
         "findings": [f.as_dict() for f in result.findings],

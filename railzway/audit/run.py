@@ -49,6 +49,8 @@ class AuditResult:
     login_matrix: MatrixCounts | None = field(default=None)
     inside_statements: int = 0
     """Statements sent inside the tenant databases (one per database, each on its own connection)."""
+    admin_safe: bool | None = None
+    """Whether no tenant database can steer the admin's sessions (its role-level search_path); None: unread."""
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -107,8 +109,17 @@ def run_audit(
         matrix = run_matrix(admin_url, expected, passwords, sample=sample)
         findings = sort_findings([*findings, *matrix.findings])
         counts = matrix.counts
+    admin_safe = None if snapshot.admin is None else not snapshot.admin.problems()
     return AuditResult(
-        snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts, inside.statements
+        snapshot.server,
+        region,
+        len(expected),
+        snapshot.statements,
+        seconds,
+        findings,
+        counts,
+        inside.statements,
+        admin_safe,
     )
 
 

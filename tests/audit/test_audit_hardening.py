@@ -43,6 +43,13 @@ def as_tenant(fleet: Fleet, org_id: int, statements: list[str], repair: list[str
                 conn.execute(statement.encode())
 
 
+def test_the_audit_says_whether_the_admin_is_safe(fleet: Fleet) -> None:
+    safe = run_cli("audit", "--admin-url", fleet.url, "--registry", str(fleet.registry), "--region", "eu-west")
+    unsafe = run_cli("audit", "--admin-url", fleet.server.url(), "--registry", str(fleet.registry), "--format", "json")
+    assert "admin provisioner of region eu-west: safe (role-level search_path pg_catalog, pg_temp)" in safe.out
+    assert unsafe.json()["admin"] == {"user": "postgres", "safe": False}
+
+
 def test_an_admin_without_the_region_set_up_is_a_finding_naming_the_fix(fleet: Fleet) -> None:
     (found,) = findings(fleet, "admin-steerable", url=fleet.server.url())
     assert (found["org_id"], found["object"]) == (None, "role postgres")
