@@ -17,8 +17,16 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
-from components import Adoption, BackupSchedule, BackupScheduleArgs, TenantInstance, TenantInstanceArgs
-from railzway import naming, rules
+from components import (
+    Adoption,
+    BackupSchedule,
+    BackupScheduleArgs,
+    RegionHardening,
+    TenantInstance,
+    TenantInstanceArgs,
+    end_sessions_hook,
+)
+from railzway import admin_session, naming, rules
 from railzway.lifecycle.schedule import scheduled_regions
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry, Tenant
@@ -125,6 +133,18 @@ def adoptions(tenants: list[Tenant]) -> dict[int, Adoption]:
     }
 
 
+def hardening_regions(config: StackConfig, tenants: list[Tenant]) -> list[str]:
+    """The regions whose server this stack hardens (components.RegionHardening).
+
+    One stack per region, so that shard stacks running in parallel never write the same database ACL at
+    once (concurrent GRANTs on one object fail with "tuple concurrently updated"): the stack holding the
+    region's shard 0, or a stack holding every tenant (its regions with tenants).
+    """
+    if config.shard_set is None:
+        return sorted({tenant.region for tenant in tenants})
+    return sorted(region for region, shard in config.shard_set if shard == 0 and region in config.regions)
+
+
 # Every declared resource leaves many objects alive until the program ends (outputs, futures, tasks,
 # protobuf messages), and CPython's cyclic collector re-scans all of them on each full collection: at
 # 1,000 tenants that was over half the program's time, growing faster than the fleet
@@ -141,8 +161,17 @@ def main() -> None:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))
     tenants = stack_tenants(config, registry)
 
-    regions = sorted({tenant.region for tenant in tenants})
+    hardened = hardening_regions(config, tenants)
+    regions = sorted({tenant.region for tenant in tenants} | set(hardened))
+    # Before any provider runs: an admin whose sessions a tenant database can steer would hand that tenant
+    # the admin's privileges the first time the provider writes inside its database (issue 13).
+    unsafe = admin_session.region_admin_problems({region: config.regions[region].postgres for region in regions})
+    if unsafe:
+        raise pulumi.RunError("the regions' PostgreSQL admins are not safe to provision with:\n" + "\n".join(unsafe))
     postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
+    for region in hardened:
+        RegionHardening(region, postgres[region])
+    end_sessions = {region: end_sessions_hook(region, config.regions[region].postgres) for region in regions}
     nomads = {region: nomad_provider(region, config.regions[region]) for region in regions}
     adopted = adoptions(tenants)
 
@@ -157,6 +186,7 @@ def main() -> None:
                 postgres_provider=postgres[tenant.region],
                 nomad_provider=nomads[tenant.region],
                 adoption=adopted.get(tenant.org_id),
+                end_sessions=end_sessions[tenant.region],
             ),
         )
         for tenant in tenants

@@ -1,7 +1,9 @@
 """The project's Pulumi components: the only place that declares resources."""
 
 from components.backup_schedule import BackupSchedule, BackupScheduleArgs
+from components.region_hardening import RegionHardening
 from components.tenant_instance import OUTPUT_KEYS, RESOURCE_TYPE, Adoption, TenantInstance, TenantInstanceArgs
+from components.tenant_lockout import end_sessions_hook
 
 __all__ = [
     "OUTPUT_KEYS",
@@ -9,6 +11,8 @@ __all__ = [
     "Adoption",
     "BackupSchedule",
     "BackupScheduleArgs",
+    "RegionHardening",
     "TenantInstance",
     "TenantInstanceArgs",
+    "end_sessions_hook",
 ]

@@ -75,6 +75,8 @@ class TenantInstanceArgs:
     """The region's Nomad provider; required exactly when `endpoints.nomad` is set."""
     adoption: Adoption | None = None
     """Required exactly when the tenant is adopted from the Go control plane (`password_rotation: adopted`)."""
+    end_sessions: pulumi.ResourceHook | None = None
+    """The region's hook that ends a terminated role's open sessions (`components.end_sessions_hook`)."""
 
 
 class TenantInstance(pulumi.ComponentResource):
@@ -157,15 +159,24 @@ class TenantInstance(pulumi.ComponentResource):
 
         # Every privilege flag explicitly off, from the one list the policy pack and the audit also use.
         privilege_flags: dict[str, Any] = dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False)
+        role_options = keep_data
+        if terminated and args.end_sessions is not None:
+            # NOLOGIN only refuses new logins: once the role is updated, end the sessions still open.
+            role_options = pulumi.ResourceOptions.merge(
+                keep_data,
+                pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(after_update=[args.end_sessions])),
+            )
         role = postgresql.Role(
             f"{name}-role",
             name=role_name,
-            # A terminated tenant keeps its data but can no longer log in.
+            # A terminated tenant keeps its data but has no way back in: no login, a password that has
+            # expired (even if LOGIN were granted again) and no connection slot.
             login=not terminated,
             password=password_result,
-            connection_limit=tier.connection_limit,
+            valid_until=rules.role_valid_until(tenant.status),
+            connection_limit=rules.role_connection_limit(tenant.status, tier.connection_limit),
             **privilege_flags,
-            opts=pulumi.ResourceOptions.merge(keep_data, adopted(role_name)),
+            opts=pulumi.ResourceOptions.merge(role_options, adopted(role_name)),
         )
 
         database = postgresql.Database(

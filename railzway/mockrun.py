@@ -50,7 +50,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from railzway import rules
+from railzway import admin_session, rules
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "railzway"
@@ -200,6 +200,9 @@ def fake_password(name: str, keepers: Mapping[str, Any]) -> str:
     return text[: rules.PASSWORD_LENGTH]
 
 
+_HOOK_POINTS = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps every registration request and the stack's outputs."""
 
@@ -254,6 +257,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "replaceOnChanges": list(request.replaceOnChanges),
                     "aliases": [str(a) for a in request.aliases],
                     "deletedWith": request.deletedWith or None,
+                    # Hook names by lifecycle point (`after_update`, ...), only the points that have any.
+                    "hooks": {
+                        point: list(getattr(request.hooks, point))
+                        for point in _HOOK_POINTS
+                        if getattr(request.hooks, point)
+                    },
                     "propertyDependencies": {
                         key: list(deps.urns) for key, deps in request.propertyDependencies.items()
                     },
@@ -271,12 +280,17 @@ def run_program(
     stack: str = "dev",
     project_dir: str | Path = PROJECT_DIR,
     preview: bool = False,
+    admin_check: admin_session.RegionAdminCheck | None = None,
 ) -> ProgramRun:
     """Run `<project_dir>/__main__.py` under mocks with this registry and stack configuration.
 
     `config` holds the `railzway:` values without the namespace (`regions`, `shards`, `imageRepository`,
     ...), as objects; `registryDir` is set to `registry_dir`. `secret_keys` names the keys Pulumi would
     hold as secrets. Errors the program raises (e.g. `pulumi.RunError` for an invalid registry) propagate.
+
+    The program checks each region's admin on its server before declaring providers; under mocks there is
+    no server unless a test brings one, so `admin_check` answers for it (default: every admin is safe;
+    pass `admin_session.check_region_admin` to check a real server).
     """
     monitor = RecordingMonitor(EchoMocks())
     logger = logging.getLogger("railzway.mockrun.engine")
@@ -304,7 +318,8 @@ def run_program(
         # As Pulumi's language host does: run the project directory, whose __main__.py is the program.
         runpy.run_path(program, run_name="__main__")
 
-    _sync_await(run_pulumi_func(run))
+    with admin_session.checked_by(admin_check or _no_server):
+        _sync_await(run_pulumi_func(run))
 
     root = settings.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
@@ -321,6 +336,11 @@ def run_program(
         logs=tuple(capture.records),
         stack_urn=monitor.stack_urn,
     )
+
+
+def _no_server(region: str, endpoint: Any) -> str | None:
+    """The mocks' admin check: no server to ask, so no region is refused."""
+    return None
 
 
 class _Capture(logging.Handler):

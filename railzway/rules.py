@@ -56,3 +56,19 @@ def database_connection_limit(status: str, tier_limit: int) -> int:
     reach the retained data. ALLOW_CONNECTIONS false would lock the admin out as well.
     """
     return 0 if status == "terminated" else tier_limit
+
+
+# A role's password is unusable once its VALID UNTIL has passed. "-infinity" has passed for ever and, unlike
+# a date, reads back from the server as the same text in every time zone (the provider compares the text).
+PASSWORD_VALID_FOREVER = "infinity"  # noqa: S105 - a VALID UNTIL, not a password
+PASSWORD_EXPIRED_FOREVER = "-infinity"  # noqa: S105 - a VALID UNTIL, not a password
+
+
+def role_valid_until(status: str) -> str:
+    """The VALID UNTIL of a tenant's role: a terminated tenant's password can never be used again."""
+    return PASSWORD_EXPIRED_FOREVER if status == "terminated" else PASSWORD_VALID_FOREVER
+
+
+def role_connection_limit(status: str, tier_limit: int) -> int:
+    """The CONNECTION LIMIT of a tenant's role: none for a terminated tenant, its tier's otherwise."""
+    return 0 if status == "terminated" else tier_limit

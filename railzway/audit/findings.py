@@ -141,15 +141,16 @@ def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Fin
             f"its password expired at {role.valid_until}: the tenant cannot log in",
             f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'",
         )
-    if role.connection_limit != tenant.tier.connection_limit:
+    wanted_limit = rules.role_connection_limit(tenant.status, tenant.tier.connection_limit)
+    if role.connection_limit != wanted_limit:
         yield Finding(
             WARNING,
             "role-connection-limit",
             tenant.org_id,
             subject,
-            f"connection limit is {_limit(role.connection_limit)}; tier {tenant.tier_name} "
-            f"sets {tenant.tier.connection_limit}",
-            f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT {tenant.tier.connection_limit}",
+            f"connection limit is {_limit(role.connection_limit)}; "
+            + (f"tier {tenant.tier_name} sets {wanted_limit}" if not tenant.terminated else "the tenant is terminated"),
+            f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT {wanted_limit}",
         )
 
 

@@ -21,6 +21,8 @@ from railzway.audit.catalogue import ServerInfo
 from railzway.audit.errors import CannotRun
 from railzway.audit.expected import expected_tenants
 from railzway.audit.findings import FINDING, WARNING, Finding, find, sort_findings
+from railzway.audit.hardening import hardening_findings
+from railzway.audit.inside import read_inside
 from railzway.audit.login_matrix import DEFAULT_SAMPLE, MatrixCounts, cloud_db_passwords, run_matrix
 from railzway.audit.report import TenantUsage, usage_rows
 from railzway.clouddb.connect import URL_ENV as CLOUD_DB_URL_ENV
@@ -49,6 +51,10 @@ class AuditResult:
     seconds: float
     findings: list[Finding]
     login_matrix: MatrixCounts | None = field(default=None)
+    inside_statements: int = 0
+    """Statements sent inside the tenant databases (one per database, each on its own connection)."""
+    admin_safe: bool | None = None
+    """Whether no tenant database can steer the admin's sessions (its role-level search_path); None: unread."""
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -95,7 +101,14 @@ def run_audit(
     started = time.perf_counter()
     with connection.connect(admin_url, AUDIT_APPLICATION) as conn:
         snapshot = _read(admin_url, lambda: catalogue.read_catalogue(conn))
-    findings = find(expected, registry.tenants.keys(), snapshot, purged_org_ids(environ))
+    # One statement inside every tenant database that accepts connections: objects shadowing the catalogue.
+    inside = read_inside(admin_url, sorted(n for n, d in snapshot.databases.items() if d.allow_connections))
+    findings = sort_findings(
+        [
+            *find(expected, registry.tenants.keys(), snapshot, purged_org_ids(environ)),
+            *hardening_findings(expected, snapshot, inside),
+        ]
+    )
     seconds = time.perf_counter() - started
     log.info("audited %d tenants with %d statements in %.3f s", len(expected), snapshot.statements, seconds)
     counts = None
@@ -103,7 +116,18 @@ def run_audit(
         matrix = run_matrix(admin_url, expected, passwords, sample=sample)
         findings = sort_findings([*findings, *matrix.findings])
         counts = matrix.counts
-    return AuditResult(snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts)
+    admin_safe = None if snapshot.admin is None else not snapshot.admin.problems()
+    return AuditResult(
+        snapshot.server,
+        region,
+        len(expected),
+        snapshot.statements,
+        seconds,
+        findings,
+        counts,
+        inside.statements,
+        admin_safe,
+    )
 
 
 def purged_org_ids(environ: Mapping[str, str]) -> frozenset[int]:

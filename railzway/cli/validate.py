@@ -13,6 +13,7 @@ from railzway.cli.common import CommandError, console_err
 from railzway.fleet.revisions import RevisionError, registry_at_revision
 from railzway.loader import Problem, RegistryError, check_registry, past_downgrades
 from railzway.model import Registry
+from railzway.removals import removal_problems
 
 
 class Format(enum.StrEnum):
@@ -27,15 +28,21 @@ def validate(
         None,
         "--base",
         metavar="REV",
-        help="The git revision a change starts from (a PR's base): refuse what the change introduces, "
-        "such as a downgrade dated in the past.",
+        help="The git revision a change starts from (a PR's base): refuse what the change introduces, such as "
+        "a downgrade dated in the past, or a tenant leaving the registry before it was terminated there.",
     ),
 ) -> None:
     """Check the tenants registry, listing every problem."""
     registry, problems = check_registry(directory)
     if registry is not None:
         today = dt.datetime.now(dt.UTC).date()
-        problems += past_downgrades(directory, registry, today, _base(directory, base))
+        base_registry = _base(directory, base)
+        problems += past_downgrades(directory, registry, today, base_registry)
+        if base is not None and base_registry is not None:
+            removed = removal_problems(base_registry, registry, directory, base)
+            problems += removed
+            if removed:
+                registry = None
     for problem in problems:
         if format is Format.github:
             print(problem.github())

@@ -58,6 +58,12 @@ def test_program_declares_exactly_these_resources(dev_run: ProgramRun) -> None:
         ("railzway:index:BackupSchedule", "backup-eu-west"),
         (JOB, "backup-eu-west-job"),
     }
+    for region in ("eu-west", "us-east"):
+        expected |= {
+            ("railzway:index:RegionHardening", f"region-{region}"),
+            (GRANT, f"region-{region}-postgres-revoke-public"),
+            (GRANT, f"region-{region}-template1-revoke-public"),
+        }
     for org_id in ALL:
         name = naming.resource_name(org_id)
         expected |= {

@@ -37,7 +37,7 @@ from railzway.loader import load_registry, tenant_path
 from railzway.localpg import LocalPostgres
 from railzway.tenant_files import write_tenant
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
-from tests.e2e_support import local_stack_config, remove_test_stack, stored_checkpoint, stored_files
+from tests.e2e_support import local_stack_config, provisioner_url, remove_test_stack, stored_checkpoint, stored_files
 
 pytestmark = [
     pytest.mark.e2e,
@@ -72,7 +72,13 @@ class Lifecycle:
 
     def audit(self) -> subprocess.CompletedProcess[str]:
         return self.railzway(
-            "audit", "--admin-url", self.server.url(), "--registry", str(self.registry_dir), "--format", "json"
+            "audit",
+            "--admin-url",
+            provisioner_url(self.server),
+            "--registry",
+            str(self.registry_dir),
+            "--format",
+            "json",
         )
 
 

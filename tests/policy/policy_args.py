@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import recorded
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -25,6 +24,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from railzway import mockview
 from railzway.mockrun import ProgramRun, RecordedResource
 from railzway.policies import TENANT_INSTANCE_TYPE
+from tests.policy import recorded
 
 STACK = "dev"
 PROJECT = "railzway"
