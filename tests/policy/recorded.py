@@ -59,16 +59,83 @@ Row = dict[str, Any]
 
 
 def stack_rows(view: str) -> list[Row]:
-    """The stack policy's view of a recorded run: one row per resource, in the engine's order."""
+    """The stack policy's view of a recorded run, brought up to today's program (`since_the_recording`)."""
+    return since_the_recording(recorded_stack_rows(view), stack=True)
+
+
+def resource_rows(view: str) -> list[Row]:
+    """The resource policy calls of a recorded run, brought up to today's program (`since_the_recording`)."""
+    stack = since_the_recording(recorded_stack_rows(view), stack=True)
+    return since_the_recording(recorded_resource_rows(view), stack=False, stack_view=stack)
+
+
+def recorded_stack_rows(view: str) -> list[Row]:
+    """The stack policy's view exactly as recorded: one row per resource, in the engine's order."""
     rows: list[Row] = json.loads((ENGINE_DIR / view / "stack.json").read_text())
     return rows
 
 
-def resource_rows(view: str) -> list[Row]:
-    """The resource policy calls of a recorded run: one row per call (`type`, `name`, `urn`, `props`,
+def recorded_resource_rows(view: str) -> list[Row]:
+    """The resource policy calls exactly as recorded: one row per call (`type`, `name`, `urn`, `props`,
     `provider`: the provider's properties, not its URN)."""
     lines = (ENGINE_DIR / view / "resources.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+# What the program declares differently since the transcripts were recorded, applied to them in the engine's
+# own representation (floats, an empty privilege set as null at stack level), so the replays judge today's
+# program and every other value stays as the engine sent it:
+# - a terminated tenant's role: connection limit 0 and VALID UNTIL '-infinity' (issue 13, `rules.role_*`);
+# - per region, `RegionHardening`: a component and two grants revoking PUBLIC on `postgres` and `template1`,
+#   shaped like the recorded tenant grants (issue 13, `components/region_hardening.py`).
+# `test_recorded_engine_views.py` checks that the raw recordings differ from these rows by exactly this.
+TERMINATED_ROLE_PROPS = {"connectionLimit": 0.0, "validUntil": "-infinity"}
+HARDENED_DATABASES = ("postgres", "template1")
+HARDENING_TYPE = "railzway:index:RegionHardening"
+
+
+def since_the_recording(rows: Sequence[Row], *, stack: bool, stack_view: Sequence[Row] = ()) -> list[Row]:
+    changed = copy.deepcopy(list(rows))
+    terminated = _terminated_roles(changed if stack else stack_view)
+    for r in changed:
+        if r["name"] in terminated:
+            r["props"].update(TERMINATED_ROLE_PROPS)
+    providers = [r for r in (changed if stack else stack_view) if r["type"] == "pulumi:providers:postgresql"]
+    new: list[Row] = []
+    for provider in providers:
+        region = provider["name"].removeprefix("postgresql-")
+        component = row(HARDENING_TYPE, f"region-{region}", {"region": region, "databases": list(HARDENED_DATABASES)})
+        grants = [
+            row(
+                "postgresql:index/grant:Grant",
+                f"region-{region}-{database}-revoke-public",
+                {
+                    "database": database,
+                    "role": "public",
+                    "objectType": "database",
+                    "privileges": None if stack else [],
+                    "withGrantOption": False,
+                    **({"columns": None, "objects": None, "schema": None} if stack else {}),
+                },
+                parent=component["urn"],
+                provider=provider["urn"],
+            )
+            for database in HARDENED_DATABASES
+        ]
+        if stack:
+            new += [component, *grants]
+        else:
+            new += [called_as(grant, stack_view) for grant in grants]
+    return [*changed, *new]
+
+
+def _terminated_roles(stack_view: Sequence[Row]) -> set[str]:
+    """The role names of the tenants whose component says `status: terminated` in the stack view."""
+    return {
+        f"{r['name']}-role"
+        for r in stack_view
+        if r["type"] == "railzway:index:TenantInstance" and r["props"].get("status") == "terminated"
+    }
 
 
 def stack_config(view: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from recorded import DUMPED_UNKNOWN, PROJECT, Row, needs_transcripts, stack_config, stack_rows
+from recorded import DUMPED_UNKNOWN, PROJECT, Row, needs_transcripts, stack_config
+from recorded import recorded_stack_rows as stack_rows
 
 from railzway import mockrun, mockview
 from railzway.mockrun import ProgramRun, run_program
@@ -122,14 +123,27 @@ def shape_differences(engine: Sequence[Row], mocks: Sequence[Row], declared: Map
     return differences
 
 
-# What the program declares that the recordings predate (issue 16's nightly backup job per Nomad region): each
-# has tests of its own; here the mocks may differ from a recording by exactly these, and by nothing else.
+# What the program declares that the recordings predate: each region's hardening (issue 13: PUBLIC revoked on
+# the server's own databases) and the nightly backup job of a Nomad region (issue 16). Each has tests of its
+# own; here the mocks may differ from a recording by exactly these, and by nothing else.
+_HARDENING = [
+    f"postgresql:index/grant:Grant 'region-{region}-{database}-revoke-public': only in the mocks"
+    for region in ("eu-west", "us-east")
+    for database in ("postgres", "template1")
+]
+_HARDENING_COMPONENTS = [
+    f"railzway:index:RegionHardening 'region-{region}': only in the mocks" for region in ("eu-west", "us-east")
+]
 DECLARED_SINCE_THE_RECORDING: dict[str, list[str]] = {
-    "up": [],
-    "preview-nomad": [
-        "nomad:index/job:Job 'backup-eu-west-job': only in the mocks",
-        "railzway:index:BackupSchedule 'backup-eu-west': only in the mocks",
-    ],
+    "up": [*_HARDENING, *_HARDENING_COMPONENTS],
+    "preview-nomad": sorted(
+        [
+            "nomad:index/job:Job 'backup-eu-west-job': only in the mocks",
+            "railzway:index:BackupSchedule 'backup-eu-west': only in the mocks",
+            *_HARDENING,
+            *_HARDENING_COMPONENTS,
+        ]
+    ),
 }
 
 
@@ -160,13 +174,15 @@ def test_the_mocks_view_of_a_nomad_region_has_the_shape_of_the_engines_create_pr
 
 def test_the_comparison_covers_every_recorded_resource(mock_up: ProgramRun) -> None:
     # 1 stack, 2 PostgreSQL providers, the default random provider, and 8 x (component, password, role,
-    # database, grant): a comparison of empty views would pass too.
-    assert len(stack_rows("up")) == len(mockview.stack_view(mock_up)) == 4 + 8 * 5
+    # database, grant): a comparison of empty views would pass too. The mocks add each region's hardening
+    # (a component and two grants), which the recording predates.
+    assert len(stack_rows("up")) == 4 + 8 * 5
+    assert len(mockview.stack_view(mock_up)) == 4 + 8 * 5 + 2 * 3
 
 
 def test_the_mocks_stack_level_grant_privileges_are_null_as_the_engines(mock_up: ProgramRun) -> None:
     grants = [r for r in mockview.stack_view(mock_up) if r["type"] == "postgresql:index/grant:Grant"]
-    assert [r["props"]["privileges"] for r in grants] == [None] * 8
+    assert [r["props"]["privileges"] for r in grants] == [None] * (8 + 2 * 2)
     # ...while the program declares them as an empty list, as the resource policies see them.
     assert mock_up.get("org-1001-revoke-public").inputs["privileges"] == []
 
@@ -177,7 +193,7 @@ def test_the_comparison_fails_when_the_mocks_grant_privileges_go_back_to_an_empt
     monkeypatch.setattr(mockrun, "EMPTY_SETS_STORED_AS_NULL", {})
     run = mock_up_run()
     differences = shape_differences(stack_rows("up"), mockview.stack_view(run), declared_keys(run))
-    assert differences == [
+    assert [d for d in differences if d not in DECLARED_SINCE_THE_RECORDING["up"]] == [
         f"postgresql:index/grant:Grant 'org-{org_id}-revoke-public': kind of privileges is null in the engine, "
         "[] in the mocks"
         for org_id in (1001, 1002, 1003, 1004, 1005, 2001, 2002, 2003)
