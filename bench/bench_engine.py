@@ -38,7 +38,7 @@ sys.path.insert(0, str(PROJECT))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from railzway import naming  # noqa: E402
+from railzway import admin_rules, naming  # noqa: E402
 from railzway.localpg import LocalPostgres  # noqa: E402
 from railzway.stacks import AutomationStacks, StackRef, StackResult, tenant_urn  # noqa: E402
 
@@ -153,11 +153,9 @@ def drop_tenants(server: LocalPostgres, org_ids: Sequence[int]) -> None:
 
 
 def harden_admin(server: LocalPostgres) -> None:
-    """The one-time region set-up (README.md): the admin's sessions ignore a tenant's search_path."""
+    """The one-time region set-up of README.md on the throwaway server's admin (the program refuses it without)."""
     with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET search_path = pg_catalog, pg_temp").format(sql.Identifier(server.superuser))
-        )
+        conn.execute(admin_rules.setup_sql(server.superuser).encode())
 
 
 def print_table(rows: Sequence[Row]) -> None:
