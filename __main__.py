@@ -11,6 +11,7 @@ An invalid registry or configuration stops the program with the validator's mess
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pulumi
@@ -18,7 +19,9 @@ import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
 from components import TenantInstance, TenantInstanceArgs
+from components.clouddb_hooks import KEYS_CONFIG, URL_CONFIG, CloudDBHooks, CloudDBSettingsError, hooks_from_environment
 from railzway import naming
+from railzway.clouddb import CloudDBUnavailable, MigrationError
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 from railzway.stack_config import (
@@ -56,6 +59,22 @@ def read_registry(directory: Path, shards: set[tuple[str, int]] | None) -> Regis
         return load_registry(directory, shards)
     except RegistryError as e:
         raise pulumi.RunError(f"the tenants registry is invalid:\n{e}") from None
+
+
+def cloud_db_hooks() -> CloudDBHooks:
+    """The hooks that keep the Cloud DB rows in step during `up` (off, with one message, without a Cloud DB)."""
+    config = pulumi.Config(NAMESPACE)
+    try:
+        return hooks_from_environment(
+            pulumi.get_stack(),
+            os.environ,
+            {key: config.get(key) for key in (URL_CONFIG, KEYS_CONFIG)},
+            {key for key in (URL_CONFIG, KEYS_CONFIG) if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}")},
+            # A preview runs no hook, so it needs no Cloud DB; an `up` finds out before it changes anything.
+            check=not pulumi.runtime.is_dry_run(),
+        )
+    except (CloudDBSettingsError, CloudDBUnavailable, MigrationError) as e:
+        raise pulumi.RunError(f"the Cloud DB hooks cannot run: {e}") from None
 
 
 def postgres_provider(region: str, endpoints: RegionEndpoints) -> postgresql.Provider:
@@ -98,6 +117,7 @@ def main() -> None:
     if problems:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))
     tenants = stack_tenants(config, registry)
+    hooks = cloud_db_hooks()
 
     regions = sorted({tenant.region for tenant in tenants})
     postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
@@ -113,6 +133,7 @@ def main() -> None:
                 image_repository=config.image_repository,
                 postgres_provider=postgres[tenant.region],
                 nomad_provider=nomads[tenant.region],
+                hooks=(hooks,),
             ),
         )
         for tenant in tenants

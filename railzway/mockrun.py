@@ -6,6 +6,8 @@ For tests, the policy pack's tests and the fleet benchmark: no engine, no plugin
     role = run.get("org-1001-role")
     role.inputs["createDatabase"]      # False: the wire (camelCase) name, as the engine sees it
     role.retain_on_delete              # True: recorded from the RegisterResource request
+    role.hooks["after_update"]         # ("railzway-clouddb-after-update",): resource hooks bound, by name
+    run.resource_hooks                 # the names of every resource hook the program registered
     run.outputs["tenants"]["1001"]["db_password"]
     run.is_secret_output("tenants.1001.db_password")   # True
 
@@ -69,6 +71,9 @@ class RecordedResource:
     protect: bool
     options: Mapping[str, Any]
     """Further options as sent: deleteBeforeReplace, ignoreChanges, additionalSecretOutputs, aliases..."""
+    hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The resource hooks bound to it, by kind (`after_create`, ...; kinds without hooks left out), as the
+    names the engine stores and calls them by."""
 
     def is_secret(self, path: str) -> bool:
         """Whether the input at `path` (or a value containing it) was sent as a secret."""
@@ -90,6 +95,9 @@ class ProgramRun:
     """Per URN, the dotted paths into `registered_outputs[urn]` that were secret."""
     logs: tuple[tuple[str, str], ...] = field(default=())
     """(level, message) of what the program logged through `pulumi.log` at info level and above."""
+    resource_hooks: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """Every resource hook the program registered with the engine, by name: its `on_dry_run` and
+    `ignore_errors` flags. (The mocks never call a hook: no step of a deployment runs.)"""
 
     def get(self, name: str) -> RecordedResource:
         """The resource with this logical name (KeyError when there is none, ValueError when several)."""
@@ -144,6 +152,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
         self.registered_outputs: dict[str, dict[str, Any]] = {}
         self.secret_registered_outputs: dict[str, frozenset[str]] = {}
+        self.resource_hooks: dict[str, dict[str, bool]] = {}
+
+    def RegisterResourceHook(self, request: Any) -> Any:
+        self.resource_hooks[request.name] = {
+            "on_dry_run": bool(request.on_dry_run),
+            "ignore_errors": bool(request.ignore_errors),
+        }
+        return super().RegisterResourceHook(request)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         secrets: set[str] = set()
@@ -182,6 +198,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                         key: list(deps.urns) for key, deps in request.propertyDependencies.items()
                     },
                 },
+                hooks=_hook_names(request),
             )
         )
         return response
@@ -243,7 +260,18 @@ def run_program(
         registered_outputs=monitor.registered_outputs,
         secret_registered_outputs=monitor.secret_registered_outputs,
         logs=tuple(capture.records),
+        resource_hooks=dict(monitor.resource_hooks),
     )
+
+
+_HOOK_KINDS = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
+
+
+def _hook_names(request: Any) -> dict[str, tuple[str, ...]]:
+    if not request.HasField("hooks"):
+        return {}
+    names = {kind: tuple(getattr(request.hooks, kind)) for kind in _HOOK_KINDS}
+    return {kind: hooks for kind, hooks in names.items() if hooks}
 
 
 class _Capture(logging.Handler):

@@ -16,6 +16,12 @@ deployed `version` (after `pulumi up` the stack runs what it declares); status t
 replaced by the settled one); compute_engine is `nomad` when the tenant has a Nomad job, NULL otherwise;
 subscription_id and created_at are never touched by an update. Rows of tenants absent from the outputs
 are kept and reported.
+
+A part of a stack (`partial=True`: one tenant's row from a resource hook of `pulumi up`, the tenants of a
+targeted update) goes through the same validation, comparison, encryption and upsert, but does not hold
+the table still: it takes the writers' lock shared and one lock per row it writes, so hundreds of them run
+side by side, while a full sync or a rekey (the lock exclusive) still sees a table nobody else writes.
+It reads only its own rows, and reports no absent tenants (it does not know the rest of the stack).
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from railzway.clouddb.outputs import TenantOutput, parse_outputs
 
 log = logging.getLogger(__name__)
 
-# Serializes the writers of credentials (sync, rekey) so each one's view of the table stays true.
+# Serializes the writers of credentials (sync, rekey) so each one's view of the table stays true; partial
+# writers hold it shared, plus a per-row lock keyed by `_ROW_LOCK` and the org id.
 WRITE_LOCK = zlib.crc32(b"railzway-cloud instances writers")
+_ROW_LOCK = "railzway-cloud instances row "
 
 COMPUTE_ENGINE_NOMAD = "nomad"
 
@@ -119,19 +127,35 @@ def sync_tenants(
     *,
     stack: str | None = None,
     progress: Progress | None = None,
+    partial: bool = False,
+    lock_timeout_ms: int | None = None,
 ) -> SyncSummary:
     """Upsert one row per tenant in one transaction (a savepoint if the caller has one open).
 
     `stack` labels the rows with the stack they came from; absent tenants are then only the rows that
     stack synced before. Without it, every row the outputs do not list is reported absent.
+    `partial`: the tenants are only a part of the stack (see the module docstring). `lock_timeout_ms`
+    bounds the wait for the locks (a writer stuck elsewhere fails this one instead of hanging it).
     """
     report = progress or _silent
     total = len(tenants)
     with conn.transaction():
         require_current(conn)
         conn.execute("SET LOCAL TIME ZONE 'UTC'")  # the seed's timestamp columns hold UTC wall time
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        current = _current_rows(conn)
+        if lock_timeout_ms is not None:
+            conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        if partial:
+            org_ids = sorted({t.org_id for t in tenants})  # one order for every writer: no deadlock
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITE_LOCK,))
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s || org_id::text, 0)) "
+                "FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(org_id, n) ORDER BY n",
+                (_ROW_LOCK, org_ids),
+            )
+            current = _current_rows(conn, org_ids)
+        else:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            current = _current_rows(conn)
         changed: list[tuple[TenantOutput, tuple[object, ...]]] = []
         for done, tenant in enumerate(tenants, start=1):
             desired = _desired(tenant)
@@ -151,7 +175,11 @@ def sync_tenants(
             report("writing", len(changed), len(changed))
         listed = {t.org_id for t in tenants}
         absent = tuple(
-            sorted(org for org, row in current.items() if org not in listed and (stack is None or row[-1] == stack))
+            sorted(
+                org
+                for org, row in current.items()
+                if not partial and org not in listed and (stack is None or row[-1] == stack)
+            )
         )
     summary = SyncSummary(inserted, updated, unchanged, absent)
     log.info("sync: %d inserted, %d updated, %d unchanged, %d absent", inserted, updated, unchanged, len(absent))
@@ -174,10 +202,15 @@ def _desired(tenant: TenantOutput) -> tuple[object, ...]:
     )
 
 
-def _current_rows(conn: psycopg.Connection) -> dict[int, tuple[object, ...]]:
-    """org_id -> (state columns..., key id, fingerprint, source stack)."""
+def _current_rows(conn: psycopg.Connection, org_ids: Sequence[int] | None = None) -> dict[int, tuple[object, ...]]:
+    """org_id -> (state columns..., key id, fingerprint, source stack), of every row or of `org_ids`."""
     columns = ", ".join((*_STATE_COLUMNS, "db_password_key_id", "db_password_fingerprint", "source_stack"))
-    rows = conn.execute(f"SELECT org_id, {columns} FROM instances").fetchall()
+    if org_ids is None:
+        rows = conn.execute(f"SELECT org_id, {columns} FROM instances").fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT org_id, {columns} FROM instances WHERE org_id = ANY(%s::bigint[])", (list(org_ids),)
+        ).fetchall()
     return {int(row[0]): tuple(row[1:]) for row in rows}
 
 

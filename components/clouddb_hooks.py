@@ -1,0 +1,328 @@
+"""The Cloud DB kept in step by `pulumi up` itself: resource hooks on each tenant's role, database and job.
+
+The engine calls an after-create, after-update or after-delete hook in this program's process as soon as
+one of those resources changed; the hook writes that tenant's row through the Cloud DB sync
+(`railzway.clouddb.sync_tenants`, `partial=True`): the same validation, comparison, encryption and row as
+`railzway sync`, from the same values the `tenants` stack output holds (the tenant's `TenantInstance`
+outputs, secrets awaited, never logged). So a password rotated on the server is in the Cloud DB before the
+`up` goes on, even when a later resource fails; and `railzway sync --stack` afterwards writes nothing.
+
+- The role carries the hook because that is where a password really changes on the server; the database
+  and the job because their changes (status, a terminated tenant's job going away) are what the row shows.
+  The three hooks of one tenant write the same row: the first write changes it, the others find it equal.
+- A delete of a tenant still declared (a terminated tenant's job, the old half of a replacement) writes its
+  row as it is now. A delete of a tenant that left the stack does what the sync does for a tenant absent
+  from the outputs: the row is kept, never deleted, and the program reports it.
+- A hook that cannot write raises: the engine fails the `up` with `after hook "<name>" failed: org <id>: ...`
+  (the resource itself is kept in the state), and `python -m railzway sync --stack NAME` repairs the row.
+- Hooks run in parallel (an `up` of a shard fires hundreds): each writes from a worker thread through one
+  small connection pool, under the sync's per-row lock.
+- The hooks are named, and always registered even when they are off: the engine finds the hooks of a
+  deleted resource by the names stored in its state, and fails the `up` when a name is not registered.
+
+Configuration: `RAILZWAY_CLOUD_DB_URL` and `RAILZWAY_CREDENTIALS_KEYS` in the environment of `pulumi up`, or
+the secret stack config `railzway:cloudDbUrl` and `railzway:credentialsKeys`. Without either, the hooks are
+off and the program says so once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pulumi
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from railzway import naming
+from railzway.clouddb import (
+    KEYS_ENV,
+    URL_ENV,
+    CloudDBUnavailable,
+    CredentialsKeyError,
+    KeyRing,
+    MigrationError,
+    OutputsError,
+    SyncSummary,
+    connect,
+    database_error,
+    parse_keys,
+    parse_outputs,
+    require_current,
+    sync_tenants,
+)
+
+if TYPE_CHECKING:
+    from components.tenant_instance import TenantInstance, TenantPart
+
+AFTER_CREATE = "railzway-clouddb-after-create"
+AFTER_UPDATE = "railzway-clouddb-after-update"
+AFTER_DELETE = "railzway-clouddb-after-delete"
+HOOK_NAMES = (AFTER_CREATE, AFTER_UPDATE, AFTER_DELETE)
+# The parts of a tenant whose outputs the Cloud DB row holds.
+ROW_PARTS: frozenset[str] = frozenset({"component", "role", "database", "job"})
+
+URL_CONFIG = "cloudDbUrl"
+KEYS_CONFIG = "credentialsKeys"
+REPAIR = "python -m railzway sync --stack {stack}"
+
+# Connections the hooks of one `up` share: enough to overlap the network round trips of a few writes; a
+# shard's hundreds of hooks queue for them rather than open hundreds of sessions on the Cloud DB.
+POOL_SIZE = 4
+# How long one hook waits for a connection, and for the row locks, before it fails the `up`.
+WAIT_SECONDS = 120
+
+
+class CloudDBSettingsError(ValueError):
+    """The Cloud DB is half-configured or its keys are malformed (the message holds no URL and no key)."""
+
+
+@dataclass(frozen=True)
+class CloudDBSettings:
+    """Where the hooks write and with which keys; `source` says where the settings came from."""
+
+    url: str = field(repr=False)
+    keys: KeyRing
+    source: str
+
+
+def cloud_db_settings(
+    environ: Mapping[str, str], config: Mapping[str, str | None], secret_config: Collection[str]
+) -> CloudDBSettings | None:
+    """The Cloud DB of this `up`, from the environment first, then the stack config; None when neither.
+
+    `config` maps `cloudDbUrl`/`credentialsKeys` to their stack config values; `secret_config` names those
+    that are secret. Half a configuration is an error rather than hooks silently off.
+    """
+    url = environ.get(URL_ENV, "").strip() or (config.get(URL_CONFIG) or "").strip()
+    keys_from_env = environ.get(KEYS_ENV, "").strip()
+    keys_text = keys_from_env or (config.get(KEYS_CONFIG) or "").strip()
+    if not url and not keys_text:
+        return None
+    names = f"{URL_ENV} (or railzway:{URL_CONFIG})", f"{KEYS_ENV} (or railzway:{KEYS_CONFIG})"
+    if not url or not keys_text:
+        missing, present = names if not url else names[::-1]
+        raise CloudDBSettingsError(
+            f"{present} is set but {missing} is not: set both for the Cloud DB hooks, or neither to deploy "
+            "without them and run `railzway sync` afterwards"
+        )
+    if not keys_from_env and KEYS_CONFIG not in secret_config:
+        raise CloudDBSettingsError(
+            f"railzway:{KEYS_CONFIG} holds encryption keys and must be secret: "
+            f"pulumi config set --secret {KEYS_CONFIG} <keys>"
+        )
+    try:
+        keys = parse_keys(keys_text, KEYS_ENV if keys_from_env else f"railzway:{KEYS_CONFIG}")
+    except CredentialsKeyError as e:
+        raise CloudDBSettingsError(str(e)) from None
+    source = "environment" if environ.get(URL_ENV, "").strip() and keys_from_env else "stack configuration"
+    return CloudDBSettings(url, keys, source)
+
+
+class HookWriteError(RuntimeError):
+    """A hook could not write its tenant's row; the message names the org and never holds a secret."""
+
+
+class RowWriter:
+    """Writes one tenant's row at a time through the sync, on a small connection pool shared by all hooks.
+
+    Blocking (psycopg); the hooks call it from worker threads. The pool opens on the first write, so a
+    program whose hooks never fire (a preview, no change) never connects.
+    """
+
+    def __init__(
+        self, settings: CloudDBSettings, stack: str, pool_size: int = POOL_SIZE, wait_seconds: float = WAIT_SECONDS
+    ) -> None:
+        self._settings = settings
+        self._stack = stack
+        self._wait_seconds = wait_seconds
+        self._pool = ConnectionPool(
+            settings.url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=wait_seconds,
+            kwargs={"application_name": f"railzway up {stack}", "connect_timeout": 10},
+            name="railzway-clouddb-hooks",
+        )
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    def check(self) -> None:
+        """Fail before any resource changes when the Cloud DB cannot take the writes (down, not migrated)."""
+        with connect(self._settings.url, application_name=f"railzway up {self._stack}") as conn:
+            require_current(conn)
+
+    def write(self, entry: Mapping[str, Any]) -> SyncSummary:
+        """Validate one tenant's `tenants` output entry and upsert its row; raises HookWriteError."""
+        org = str(entry.get("org_id"))
+        try:
+            tenants = parse_outputs({"tenants": {org: dict(entry)}})
+            self._open()
+            with self._pool.connection() as conn:
+                return sync_tenants(
+                    conn,
+                    tenants,
+                    self._settings.keys,
+                    stack=self._stack,
+                    partial=True,
+                    lock_timeout_ms=int(self._wait_seconds * 1000),
+                )
+        except OutputsError as e:
+            reason = "; ".join(e.problems)
+        except PoolTimeout:
+            reason = f"no Cloud DB connection within {self._wait_seconds:g} s (is it reachable?)"
+        except (CloudDBUnavailable, MigrationError) as e:
+            reason = str(e)
+        except psycopg.Error as e:
+            reason = f"the Cloud DB refused the write: {database_error(e)}"
+        raise HookWriteError(reason)
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close()
+
+    def _open(self) -> None:
+        with self._open_lock:
+            if not self._opened:
+                self._pool.open(wait=False)
+                self._opened = True
+                atexit.register(self.close)
+
+
+Reporter = Callable[[str], None]
+
+
+class CloudDBHooks:
+    """The Cloud DB row hooks of one program run: bind them to a tenant's parts with `bind`.
+
+    `writer` None means the hooks are off: `bind` returns nothing, and the registered delete hook only
+    reports (a resource deployed with the hooks on may be deleted by an `up` without them).
+    """
+
+    def __init__(self, writer: RowWriter | None, report: Reporter = pulumi.log.info) -> None:
+        self._writer = writer
+        self._report = report
+        self._instances: dict[int, TenantInstance] = {}
+        self._reported: set[int] = set()
+        self.after_create = pulumi.ResourceHook(AFTER_CREATE, self.after_write)
+        self.after_update = pulumi.ResourceHook(AFTER_UPDATE, self.after_write)
+        self.after_delete = pulumi.ResourceHook(AFTER_DELETE, self.after_deleted)
+
+    @property
+    def enabled(self) -> bool:
+        return self._writer is not None
+
+    def bind(self, instance: TenantInstance, part: TenantPart) -> pulumi.ResourceHookBinding | None:
+        """The hooks of one of a tenant's resources (None for parts the row does not hold, or when off)."""
+        if self._writer is None or part not in ROW_PARTS:
+            return None
+        self._instances[instance.org_id] = instance
+        return pulumi.ResourceHookBinding(
+            after_create=[self.after_create], after_update=[self.after_update], after_delete=[self.after_delete]
+        )
+
+    async def after_write(self, args: pulumi.ResourceHookArgs) -> None:
+        """After a create or an update: write the tenant's row as the stack output now shows it."""
+        org_id, part = _tenant_part(args)
+        instance = self._instances.get(org_id)
+        if self._writer is None or instance is None:
+            raise HookWriteError(f"org {org_id}: its {part} is not one this program declared with the Cloud DB hooks")
+        await self._write(org_id, part, instance)
+
+    async def after_deleted(self, args: pulumi.ResourceHookArgs) -> None:
+        """After a delete: rewrite a tenant still declared; keep and report the row of one that left."""
+        org_id, part = _tenant_part(args)
+        instance = self._instances.get(org_id)
+        if self._writer is not None and instance is not None:
+            await self._write(org_id, part, instance)
+            return
+        if org_id in self._reported:
+            return
+        self._reported.add(org_id)
+        if self._writer is None:
+            self._report(f"org {org_id}: left the stack; the Cloud DB hooks are off, its row is not looked at")
+        else:
+            self._report(
+                f"org {org_id}: left stack {self._writer.stack}: its Cloud DB row is kept (never deleted), "
+                "as the sync keeps a tenant absent from the outputs"
+            )
+
+    async def _write(self, org_id: int, part: str, instance: TenantInstance) -> None:
+        assert self._writer is not None
+        entry = {key: await _resolved(value) for key, value in instance.outputs().items()}
+        try:
+            await asyncio.to_thread(self._writer.write, entry)
+        except HookWriteError as e:
+            raise HookWriteError(
+                f"org {org_id}: its {part} is deployed but its Cloud DB row was not written: {e}; "
+                f"run `{REPAIR.format(stack=self._writer.stack)}` once the Cloud DB takes writes"
+            ) from None
+
+
+def hooks_from_environment(
+    stack: str,
+    environ: Mapping[str, str],
+    config: Mapping[str, str | None],
+    secret_config: Collection[str],
+    *,
+    check: bool,
+    report: Reporter = pulumi.log.info,
+) -> CloudDBHooks:
+    """The program's Cloud DB hooks, on when a Cloud DB is configured (then checked first when `check`).
+
+    Raises CloudDBSettingsError, or CloudDBUnavailable/MigrationError from the check.
+    """
+    settings = cloud_db_settings(environ, config, secret_config)
+    if settings is None:
+        report(
+            f"Cloud DB hooks are off ({URL_ENV} and {KEYS_ENV} are not set, nor railzway:{URL_CONFIG} and "
+            f"railzway:{KEYS_CONFIG}): run `{REPAIR.format(stack=stack)}` after this up"
+        )
+        return CloudDBHooks(None, report)
+    writer = RowWriter(settings, stack)
+    if check:
+        writer.check()
+    return CloudDBHooks(writer, report)
+
+
+def _tenant_part(args: pulumi.ResourceHookArgs) -> tuple[int, str]:
+    """The org id and part of a tenant's resource, from its logical name (`org-<id>[-<part>]`)."""
+    org_id = naming.org_id_of_resource(args.name)
+    if org_id is not None:
+        return org_id, "component"
+    base, _, part = args.name.rpartition("-")
+    org_id = naming.org_id_of_resource(base)
+    if org_id is None:
+        raise HookWriteError(f"resource {args.name!r} is not one of a tenant's resources")
+    return org_id, part
+
+
+async def _resolved(value: Any) -> Any:
+    return await value.future() if isinstance(value, pulumi.Output) else value
+
+
+__all__ = [
+    "AFTER_CREATE",
+    "AFTER_DELETE",
+    "AFTER_UPDATE",
+    "HOOK_NAMES",
+    "KEYS_CONFIG",
+    "ROW_PARTS",
+    "URL_CONFIG",
+    "CloudDBHooks",
+    "CloudDBSettings",
+    "CloudDBSettingsError",
+    "HookWriteError",
+    "RowWriter",
+    "cloud_db_settings",
+    "hooks_from_environment",
+]
