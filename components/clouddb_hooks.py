@@ -32,7 +32,7 @@ import atexit
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 import pulumi
@@ -201,71 +201,93 @@ class RowWriter:
 Reporter = Callable[[str], None]
 
 
-class CloudDBHooks:
-    """The Cloud DB row hooks of one program run: bind them to a tenant's parts with `bind`.
+class TenantOutputs(Protocol):
+    """What a hook needs of a tenant: its org id and its entry of the `tenants` output (`TenantInstance`)."""
 
-    `writer` None means the hooks are off: `bind` returns nothing, and the registered delete hook only
-    reports (a resource deployed with the hooks on may be deleted by an `up` without them).
+    org_id: int
+
+    def outputs(self) -> dict[str, Any]: ...
+
+
+class RowHooks:
+    """The hook functions: what the engine calls, with `ResourceHookArgs`, after a tenant's resource changed.
+
+    `writer` None means the hooks are off: nothing is tracked, and a delete only reports (a resource
+    deployed with the hooks on may be deleted by an `up` without them).
     """
 
     def __init__(self, writer: RowWriter | None, report: Reporter = pulumi.log.info) -> None:
-        self._writer = writer
+        self.writer = writer
         self._report = report
-        self._instances: dict[int, TenantInstance] = {}
+        self._tenants: dict[int, TenantOutputs] = {}
         self._reported: set[int] = set()
-        self.after_create = pulumi.ResourceHook(AFTER_CREATE, self.after_write)
-        self.after_update = pulumi.ResourceHook(AFTER_UPDATE, self.after_write)
-        self.after_delete = pulumi.ResourceHook(AFTER_DELETE, self.after_deleted)
 
-    @property
-    def enabled(self) -> bool:
-        return self._writer is not None
-
-    def bind(self, instance: TenantInstance, part: TenantPart) -> pulumi.ResourceHookBinding | None:
-        """The hooks of one of a tenant's resources (None for parts the row does not hold, or when off)."""
-        if self._writer is None or part not in ROW_PARTS:
-            return None
-        self._instances[instance.org_id] = instance
-        return pulumi.ResourceHookBinding(
-            after_create=[self.after_create], after_update=[self.after_update], after_delete=[self.after_delete]
-        )
+    def track(self, tenant: TenantOutputs) -> None:
+        """A tenant this program declares: its row is written from `tenant.outputs()` when a hook fires."""
+        self._tenants[tenant.org_id] = tenant
 
     async def after_write(self, args: pulumi.ResourceHookArgs) -> None:
         """After a create or an update: write the tenant's row as the stack output now shows it."""
         org_id, part = _tenant_part(args)
-        instance = self._instances.get(org_id)
-        if self._writer is None or instance is None:
+        tenant = self._tenants.get(org_id)
+        if self.writer is None or tenant is None:
             raise HookWriteError(f"org {org_id}: its {part} is not one this program declared with the Cloud DB hooks")
-        await self._write(org_id, part, instance)
+        await self._write(org_id, part, tenant)
 
-    async def after_deleted(self, args: pulumi.ResourceHookArgs) -> None:
+    async def after_delete(self, args: pulumi.ResourceHookArgs) -> None:
         """After a delete: rewrite a tenant still declared; keep and report the row of one that left."""
         org_id, part = _tenant_part(args)
-        instance = self._instances.get(org_id)
-        if self._writer is not None and instance is not None:
-            await self._write(org_id, part, instance)
+        tenant = self._tenants.get(org_id)
+        if self.writer is not None and tenant is not None:
+            await self._write(org_id, part, tenant)
             return
         if org_id in self._reported:
             return
         self._reported.add(org_id)
-        if self._writer is None:
-            self._report(f"org {org_id}: left the stack; the Cloud DB hooks are off, its row is not looked at")
+        if self.writer is None:
+            self._report(f"org {org_id}: left the stack; the Cloud DB hooks are off, its row was not looked at")
         else:
             self._report(
-                f"org {org_id}: left stack {self._writer.stack}: its Cloud DB row is kept (never deleted), "
+                f"org {org_id}: left stack {self.writer.stack}: its Cloud DB row is kept (never deleted), "
                 "as the sync keeps a tenant absent from the outputs"
             )
 
-    async def _write(self, org_id: int, part: str, instance: TenantInstance) -> None:
-        assert self._writer is not None
-        entry = {key: await _resolved(value) for key, value in instance.outputs().items()}
+    async def _write(self, org_id: int, part: str, tenant: TenantOutputs) -> None:
+        assert self.writer is not None
+        entry = {key: await _resolved(value) for key, value in tenant.outputs().items()}
         try:
-            await asyncio.to_thread(self._writer.write, entry)
+            await asyncio.to_thread(self.writer.write, entry)
         except HookWriteError as e:
             raise HookWriteError(
                 f"org {org_id}: its {part} is deployed but its Cloud DB row was not written: {e}; "
-                f"run `{REPAIR.format(stack=self._writer.stack)}` once the Cloud DB takes writes"
+                f"run `{REPAIR.format(stack=self.writer.stack)}` once the Cloud DB takes writes"
             ) from None
+
+
+class CloudDBHooks:
+    """The Cloud DB row hooks of one program run, registered with the engine; `bind` them to a tenant's parts.
+
+    Registered even when off: see the module docstring.
+    """
+
+    def __init__(self, rows: RowHooks) -> None:
+        self.rows = rows
+        self.after_create = pulumi.ResourceHook(AFTER_CREATE, rows.after_write)
+        self.after_update = pulumi.ResourceHook(AFTER_UPDATE, rows.after_write)
+        self.after_delete = pulumi.ResourceHook(AFTER_DELETE, rows.after_delete)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rows.writer is not None
+
+    def bind(self, instance: TenantInstance, part: TenantPart) -> pulumi.ResourceHookBinding | None:
+        """The hooks of one of a tenant's resources (None for parts the row does not hold, or when off)."""
+        if not self.enabled or part not in ROW_PARTS:
+            return None
+        self.rows.track(instance)
+        return pulumi.ResourceHookBinding(
+            after_create=[self.after_create], after_update=[self.after_update], after_delete=[self.after_delete]
+        )
 
 
 def hooks_from_environment(
@@ -285,13 +307,13 @@ def hooks_from_environment(
     if settings is None:
         report(
             f"Cloud DB hooks are off ({URL_ENV} and {KEYS_ENV} are not set, nor railzway:{URL_CONFIG} and "
-            f"railzway:{KEYS_CONFIG}): run `{REPAIR.format(stack=stack)}` after this up"
+            f"railzway:{KEYS_CONFIG}): run `{REPAIR.format(stack=stack)}` after `pulumi up`"
         )
-        return CloudDBHooks(None, report)
+        return CloudDBHooks(RowHooks(None, report))
     writer = RowWriter(settings, stack)
     if check:
         writer.check()
-    return CloudDBHooks(writer, report)
+    return CloudDBHooks(RowHooks(writer, report))
 
 
 def _tenant_part(args: pulumi.ResourceHookArgs) -> tuple[int, str]:
@@ -322,7 +344,9 @@ __all__ = [
     "CloudDBSettings",
     "CloudDBSettingsError",
     "HookWriteError",
+    "RowHooks",
     "RowWriter",
+    "TenantOutputs",
     "cloud_db_settings",
     "hooks_from_environment",
 ]

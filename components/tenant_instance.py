@@ -252,7 +252,9 @@ class TenantInstance(pulumi.ComponentResource):
                 # The task renders its environment from the variable at start, and then connects to the
                 # database: both must exist before the job is placed.
                 opts=hooked(
-                    pulumi.ResourceOptions.merge(nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])),
+                    pulumi.ResourceOptions.merge(
+                        nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                    ),
                     "job",
                 ),
             )
