@@ -131,7 +131,7 @@ def test_an_up_against_a_cloud_db_that_cannot_take_the_writes_fails_before_decla
 ) -> None:
     monkeypatch.setenv(URL_ENV, new_database())  # never migrated
     monkeypatch.setenv(KEYS_ENV, generate_key())
-    with pytest.raises(pulumi.RunError, match="^the Cloud DB hooks cannot run: .*migrate"):
+    with pytest.raises(pulumi.RunError, match=r"^the Cloud DB hooks cannot run: .*migrate"):
         run_program(SHIPPED_REGISTRY, dev_config)
 
 
