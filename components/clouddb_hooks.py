@@ -15,8 +15,9 @@ outputs, secrets awaited, never logged). So a password rotated on the server is 
   from the outputs: the row is kept, never deleted, and the program reports it.
 - A hook that cannot write raises: the engine fails the `up` with `after hook "<name>" failed: org <id>: ...`
   (the resource itself is kept in the state), and `python -m railzway sync --stack NAME` repairs the row.
-- Hooks run in parallel (an `up` of a shard fires hundreds): each writes from a worker thread through one
-  small connection pool, under the sync's per-row lock.
+- Hooks run in parallel (an `up` of a shard fires hundreds): they share a few worker threads and one
+  small connection pool; hooks that wait for a connection are written together in one transaction once
+  one is free (see `RowWriter`), and every write takes the sync's per-row locks, not its table lock.
 - The hooks are named, and always registered even when they are off: the engine finds the hooks of a
   deleted resource by the names stored in its state, and fails the `up` when a name is not registered.
 
@@ -29,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,6 +51,7 @@ from railzway.clouddb import (
     MigrationError,
     OutputsError,
     SyncSummary,
+    TenantOutput,
     connect,
     database_error,
     parse_keys,
@@ -128,10 +132,14 @@ class HookWriteError(RuntimeError):
 
 
 class RowWriter:
-    """Writes one tenant's row at a time through the sync, on a small connection pool shared by all hooks.
+    """Writes tenants' rows through the sync, on a small connection pool shared by all the hooks of an `up`.
 
-    Blocking (psycopg); the hooks call it from worker threads. The pool opens on the first write, so a
-    program whose hooks never fire (a preview, no change) never connects.
+    Blocking (psycopg): the hooks run it on `executor`, one thread per pooled connection, so a shard's
+    hundreds of hooks wait there instead of holding the threads the SDK's own engine calls run on. Hooks that
+    fire while every connection is busy are written together, in one transaction of the sync, as soon as a
+    connection is free (group commit): a burst costs a few transactions, a lone hook is written at once.
+    The pool opens on the first write, so a program whose hooks never fire (a preview, no change) never
+    connects.
     """
 
     def __init__(
@@ -140,6 +148,7 @@ class RowWriter:
         self._settings = settings
         self._stack = stack
         self._wait_seconds = wait_seconds
+        self.pool_size = pool_size
         self._pool = ConnectionPool(
             settings.url,
             min_size=1,
@@ -151,6 +160,9 @@ class RowWriter:
         )
         self._opened = False
         self._open_lock = threading.Lock()
+        self._written: dict[int, TenantOutput] = {}
+        self._batches: _Batches | None = None
+        self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="railzway-clouddb-hook")
 
     @property
     def stack(self) -> str:
@@ -161,32 +173,59 @@ class RowWriter:
         with connect(self._settings.url, application_name=f"railzway up {self._stack}") as conn:
             require_current(conn)
 
-    def write(self, entry: Mapping[str, Any]) -> SyncSummary:
-        """Validate one tenant's `tenants` output entry and upsert its row; raises HookWriteError."""
-        org = str(entry.get("org_id"))
+    @staticmethod
+    def validate(entry: Mapping[str, Any]) -> TenantOutput:
+        """One tenant's `tenants` output entry, validated as the sync validates it; raises HookWriteError."""
         try:
-            tenants = parse_outputs({"tenants": {org: dict(entry)}})
+            return parse_outputs({"tenants": {str(entry.get("org_id")): dict(entry)}})[0]
+        except OutputsError as e:
+            raise HookWriteError("; ".join(e.problems)) from None
+
+    def write(self, entry: Mapping[str, Any]) -> SyncSummary | None:
+        """Validate one entry and write its row now (blocking); see `write_many`."""
+        return self.write_many([self.validate(entry)])
+
+    def write_many(self, tenants: Sequence[TenantOutput]) -> SyncSummary | None:
+        """Upsert these tenants' rows in one transaction of the sync (`partial`); raises HookWriteError.
+
+        Tenants this writer already wrote exactly so during this `up` are left out: the other hooks of a
+        tenant (its role, database, job and component fire one after the other) then cost no round trip.
+        None when that leaves nothing to write.
+        """
+        fresh = [t for t in tenants if self._written.get(t.org_id) != t]
+        if not fresh:
+            return None
+        try:
             self._open()
             with self._pool.connection() as conn:
-                return sync_tenants(
+                summary = sync_tenants(
                     conn,
-                    tenants,
+                    fresh,
                     self._settings.keys,
                     stack=self._stack,
                     partial=True,
                     lock_timeout_ms=int(self._wait_seconds * 1000),
                 )
-        except OutputsError as e:
-            reason = "; ".join(e.problems)
         except PoolTimeout:
             reason = f"no Cloud DB connection within {self._wait_seconds:g} s (is it reachable?)"
         except (CloudDBUnavailable, MigrationError) as e:
             reason = str(e)
         except psycopg.Error as e:
             reason = f"the Cloud DB refused the write: {database_error(e)}"
+        else:
+            self._written.update((t.org_id, t) for t in fresh)
+            return summary
         raise HookWriteError(reason)
 
+    async def submit(self, tenant: TenantOutput) -> None:
+        """Write one tenant's row from a hook, with whatever other hooks are waiting; raises HookWriteError."""
+        loop = asyncio.get_running_loop()
+        if self._batches is None or self._batches.loop is not loop:
+            self._batches = _Batches(self, loop)
+        await self._batches.submit(tenant)
+
     def close(self) -> None:
+        self.executor.shutdown(wait=True)
         if self._opened:
             self._pool.close()
 
@@ -196,6 +235,60 @@ class RowWriter:
                 self._pool.open(wait=False)
                 self._opened = True
                 atexit.register(self.close)
+
+
+# The most tenants one transaction of the hooks writes (a burst beyond it takes several).
+BATCH_MAX = 100
+
+
+class _Batches:
+    """The hooks waiting to be written, in the event loop the hooks run in (the program's one loop)."""
+
+    def __init__(self, writer: RowWriter, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._writer = writer
+        self._waiting: list[tuple[TenantOutput, asyncio.Future[None]]] = []
+        self._running = 0
+
+    def submit(self, tenant: TenantOutput) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = self.loop.create_future()
+        self._waiting.append((tenant, done))
+        self._start()
+        return done
+
+    def _start(self) -> None:
+        while self._waiting and self._running < self._writer.pool_size:
+            batch: list[tuple[TenantOutput, asyncio.Future[None]]] = []
+            later: list[tuple[TenantOutput, asyncio.Future[None]]] = []
+            orgs: set[int] = set()
+            for item in self._waiting:
+                # One row once per transaction: a tenant's second hook waits for the next one.
+                if item[0].org_id in orgs or len(batch) >= BATCH_MAX:
+                    later.append(item)
+                else:
+                    orgs.add(item[0].org_id)
+                    batch.append(item)
+            self._waiting = later
+            self._running += 1
+            work = self.loop.run_in_executor(self._writer.executor, self._writer.write_many, [t for t, _ in batch])
+            work.add_done_callback(functools.partial(self._finished, batch))
+
+    def _finished(
+        self, batch: list[tuple[TenantOutput, asyncio.Future[None]]], work: asyncio.Future[SyncSummary | None]
+    ) -> None:
+        self._running -= 1
+        error = work.exception()
+        if error is not None and not isinstance(error, HookWriteError):
+            # Unexpected: say what it was, never its message (it could quote a value).
+            error = HookWriteError(f"unexpected {type(error).__name__} while writing")
+        for _, done in batch:
+            if done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+        self._start()
 
 
 Reporter = Callable[[str], None]
@@ -256,7 +349,7 @@ class RowHooks:
         assert self.writer is not None
         entry = {key: await _resolved(value) for key, value in tenant.outputs().items()}
         try:
-            await asyncio.to_thread(self.writer.write, entry)
+            await self.writer.submit(self.writer.validate(entry))
         except HookWriteError as e:
             raise HookWriteError(
                 f"org {org_id}: its {part} is deployed but its Cloud DB row was not written: {e}; "

@@ -7,8 +7,8 @@ transaction per sync, so a sync killed at any moment leaves all of it or none of
 2. read the current rows and decide per tenant: new, changed, or unchanged. A password is unchanged when
    its HMAC fingerprint under the row's own key matches, so a fresh nonce is not a change and a key
    added to the front of the ring does not rewrite every row (that is `rekey`'s job);
-3. COPY only the new and changed rows into a temporary table and apply them with one
-   `INSERT ... ON CONFLICT (org_id) DO UPDATE`. A sync with nothing to change writes nothing at all.
+3. COPY only the new and changed rows into a temporary table (a few rows: a VALUES list) and apply them
+   with one `INSERT ... ON CONFLICT (org_id) DO UPDATE`. A sync with nothing to change writes nothing.
 
 Column mapping (the seed's `instances` table plus ours): desired_version and current_version both take the
 deployed `version` (after `pulumi up` the stack runs what it declares); status takes the tenant's status
@@ -168,7 +168,7 @@ def sync_tenants(
         inserted = updated = 0
         if changed:
             report("writing", 0, len(changed))
-            _upsert(conn, _sealed_rows(changed, keys, stack))
+            _upsert(conn, _sealed_rows(changed, keys, stack), len(changed))
             # Under the write lock, `current` is exactly what the table held: a row it lacked was inserted.
             inserted = sum(1 for tenant, _ in changed if tenant.org_id not in current)
             updated = len(changed) - inserted
@@ -243,30 +243,44 @@ def _sealed_rows(
 _SEAL_CHUNK = 1000
 
 
-def _upsert(conn: psycopg.Connection, writes: Iterable[tuple[object, ...]]) -> None:
-    """Apply the rows in one statement."""
+def _upsert(conn: psycopg.Connection, writes: Iterable[tuple[object, ...]], count: int) -> None:
+    """Apply the rows in one statement: from a COPY into a temporary table, or for a few rows (a hook's one
+    row) from a VALUES list, which saves creating the table and the COPY's round trips."""
+    columns = ", ".join(_ALL_COLUMNS)
+    if count <= _VALUES_MAX:
+        rows = list(writes)
+        row = "(" + ", ".join(f"%s::{kind}" for kind in _INCOMING.values()) + ")"
+        source = f"(VALUES {', '.join([row] * len(rows))}) AS railzway_sync_incoming ({columns})"
+        conn.execute(_upsert_statement(source), [value for values in rows for value in values])
+        return
     conn.execute(
         "CREATE TEMPORARY TABLE railzway_sync_incoming ("
         + ", ".join(f"{name} {kind}" for name, kind in _INCOMING.items())
         + ") ON COMMIT DROP"
     )
-    columns = ", ".join(_ALL_COLUMNS)
     with conn.cursor() as cur:
         # Binary: neither side formats or parses 16 x 10,000 text fields.
         with cur.copy(f"COPY railzway_sync_incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(_INCOMING.values()))
-            for row in writes:
-                copy.write_row(row)
-        assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALL_COLUMNS[1:-1])
-        cur.execute(
-            f"""
-            INSERT INTO instances AS cur ({columns}, created_at, updated_at)
-            SELECT {columns}, now(), now() FROM railzway_sync_incoming
-            ON CONFLICT (org_id) DO UPDATE SET {assignments},
-                source_stack = COALESCE(EXCLUDED.source_stack, cur.source_stack),
-                updated_at = EXCLUDED.updated_at
-            """
-        )
+            for values in writes:
+                copy.write_row(values)
+        cur.execute(_upsert_statement("railzway_sync_incoming"))
+
+
+_VALUES_MAX = 20
+
+
+def _upsert_statement(source: str) -> str:
+    """The one upsert of the sync, from `source` (a relation with the `_INCOMING` columns)."""
+    columns = ", ".join(_ALL_COLUMNS)
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALL_COLUMNS[1:-1])
+    return f"""
+        INSERT INTO instances AS cur ({columns}, created_at, updated_at)
+        SELECT {columns}, now(), now() FROM {source}
+        ON CONFLICT (org_id) DO UPDATE SET {assignments},
+            source_stack = COALESCE(EXCLUDED.source_stack, cur.source_stack),
+            updated_at = EXCLUDED.updated_at
+        """
 
 
 def _str_or_none(value: object) -> str | None:

@@ -279,3 +279,39 @@ def test_hooks_that_are_off_only_report_a_deleted_tenant(conn: psycopg.Connectio
     fire(off.after_delete, 1002, "role", "delete")
     assert reports == ["org 1002: left the stack; the Cloud DB hooks are off, its row was not looked at"]
     assert conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
+
+
+def test_in_a_burst_only_the_hook_of_the_tenant_with_bad_outputs_fails(
+    hooks: RowHooks, conn: psycopg.Connection, keys: KeyRing
+) -> None:
+    fleet = [tenant(6000 + i) for i in range(30)]
+    declare(hooks, *fleet, tenant(6999, db_port=0))
+
+    async def up() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(hooks.after_write(engine_args(t["org_id"], "role", "create", "")) for t in [*fleet, tenant(6999)]),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(up())
+    failed = [str(r) for r in results if r is not None]
+    assert len(failed) == 1 and failed[0].startswith("org 6999: its role is deployed but its Cloud DB row")
+    assert clouddb.sync(conn, outputs(*fleet), keys, stack=STACK).unchanged == 30
+
+
+def test_in_a_burst_the_cloud_db_refused_every_hook_fails_naming_its_own_tenant(
+    hooks: RowHooks, conn: psycopg.Connection
+) -> None:
+    refuse_writes(conn)
+    fleet = [tenant(6000 + i) for i in range(30)]
+    declare(hooks, *fleet)
+
+    async def up() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(hooks.after_write(engine_args(t["org_id"], "job", "create", "")) for t in fleet),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(up())
+    assert [str(r).split(":", 1)[0] for r in results] == [f"org {t['org_id']}" for t in fleet]
+    assert all("the Cloud DB is read-only for maintenance" in str(r) for r in results)

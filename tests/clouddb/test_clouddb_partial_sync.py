@@ -22,14 +22,17 @@ def rows(conn: psycopg.Connection) -> list[tuple[object, ...]]:
 
 
 def test_a_partial_sync_writes_the_row_a_full_sync_writes(conn: psycopg.Connection, keys: KeyRing) -> None:
-    tenants = parse_outputs(outputs(tenant(1001), tenant(1002, nomad_job_id=None, status="stopped")))
+    # 30 tenants: the full sync COPYs them through a temporary table, each partial one is a VALUES row.
+    many = [tenant(1001 + i) for i in range(29)]
+    tenants = parse_outputs(outputs(*many, tenant(1100, nomad_job_id=None, status="stopped")))
     for one in tenants:
         sync_tenants(conn, [one], keys, stack=STACK, partial=True)
     written_one_by_one = rows(conn)
     conn.execute("DELETE FROM instances")
     sync_tenants(conn, tenants, keys, stack=STACK)
     assert rows(conn) == written_one_by_one
-    assert clouddb.credentials(conn, keys)[1002].password == tenant(1002)["db_password"]
+    assert len(written_one_by_one) == 30
+    assert clouddb.credentials(conn, keys)[1100].password == tenant(1100)["db_password"]
 
 
 def test_a_full_sync_after_the_partial_ones_writes_nothing(conn: psycopg.Connection, keys: KeyRing) -> None:
