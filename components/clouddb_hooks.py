@@ -297,7 +297,8 @@ Reporter = Callable[[str], None]
 class TenantOutputs(Protocol):
     """What a hook needs of a tenant: its org id and its entry of the `tenants` output (`TenantInstance`)."""
 
-    org_id: int
+    @property
+    def org_id(self) -> int: ...
 
     def outputs(self) -> dict[str, Any]: ...
 
