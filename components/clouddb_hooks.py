@@ -226,8 +226,10 @@ class RowWriter:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
-        if self._opened:
-            self._pool.close()
+        with self._open_lock:
+            if self._opened:
+                self._pool.close()
+                self._opened = False
 
     def _open(self) -> None:
         with self._open_lock:
@@ -306,8 +308,8 @@ class TenantOutputs(Protocol):
 class RowHooks:
     """The hook functions: what the engine calls, with `ResourceHookArgs`, after a tenant's resource changed.
 
-    `writer` None means the hooks are off: nothing is tracked, and a delete only reports (a resource
-    deployed with the hooks on may be deleted by an `up` without them).
+    `writer` None means the hooks are off: nothing is written, and the delete of a tenant that left the
+    stack is only reported (a resource deployed with the hooks on may be deleted by an `up` without them).
     """
 
     def __init__(self, writer: RowWriter | None, report: Reporter = pulumi.log.info) -> None:
@@ -332,8 +334,10 @@ class RowHooks:
         """After a delete: rewrite a tenant still declared; keep and report the row of one that left."""
         org_id, part = _tenant_part(args)
         tenant = self._tenants.get(org_id)
-        if self.writer is not None and tenant is not None:
-            await self._write(org_id, part, tenant)
+        if tenant is not None:
+            # Still declared: a terminated tenant's job, the old half of a replacement.
+            if self.writer is not None:
+                await self._write(org_id, part, tenant)
             return
         if org_id in self._reported:
             return
@@ -376,9 +380,11 @@ class CloudDBHooks:
 
     def bind(self, instance: TenantInstance, part: TenantPart) -> pulumi.ResourceHookBinding | None:
         """The hooks of one of a tenant's resources (None for parts the row does not hold, or when off)."""
-        if not self.enabled or part not in ROW_PARTS:
+        if part not in ROW_PARTS:
             return None
-        self.rows.track(instance)
+        self.rows.track(instance)  # even when off: a delete hook of a tenant still declared is no departure
+        if not self.enabled:
+            return None
         return pulumi.ResourceHookBinding(
             after_create=[self.after_create], after_update=[self.after_update], after_delete=[self.after_delete]
         )
