@@ -1,4 +1,4 @@
-"""The Cloud DB kept in step by `pulumi up` itself: resource hooks on each tenant's role, database and job.
+"""The Cloud DB kept in step by `pulumi up` itself: resource hooks on each tenant's resources.
 
 The engine calls an after-create, after-update or after-delete hook in this program's process as soon as
 one of those resources changed; the hook writes that tenant's row through the Cloud DB sync
@@ -7,9 +7,11 @@ one of those resources changed; the hook writes that tenant's row through the Cl
 outputs, secrets awaited, never logged). So a password rotated on the server is in the Cloud DB before the
 `up` goes on, even when a later resource fails; and `railzway sync --stack` afterwards writes nothing.
 
-- The role carries the hook because that is where a password really changes on the server; the database
-  and the job because their changes (status, a terminated tenant's job going away) are what the row shows.
-  The three hooks of one tenant write the same row: the first write changes it, the others find it equal.
+- The role carries the hooks because that is where a password really changes on the server; the database
+  and the job because their changes (status, a terminated tenant's job going away) are what the row shows;
+  the `TenantInstance` itself because its inputs hold the row's other values (a version bump in a region
+  without Nomad changes no resource). The hooks of one tenant write the same row: the first write changes
+  it, the others find it equal.
 - A delete of a tenant still declared (a terminated tenant's job, the old half of a replacement) writes its
   row as it is now. A delete of a tenant that left the stack does what the sync does for a tenant absent
   from the outputs: the row is kept, never deleted, and the program reports it.
