@@ -169,7 +169,8 @@ def sync_tenants(
         if changed:
             report("writing", 0, len(changed))
             _upsert(conn, _sealed_rows(changed, keys, stack), len(changed))
-            # Under the write lock, `current` is exactly what the table held: a row it lacked was inserted.
+            # Under the write lock (partial: the rows' locks), `current` is what the table held: a row it lacked
+            # was inserted.
             inserted = sum(1 for tenant, _ in changed if tenant.org_id not in current)
             updated = len(changed) - inserted
             report("writing", len(changed), len(changed))
