@@ -18,12 +18,22 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 
-from components import TenantInstance, TenantInstanceArgs
+from components import (
+    Adoption,
+    BackupSchedule,
+    BackupScheduleArgs,
+    RegionHardening,
+    TenantInstance,
+    TenantInstanceArgs,
+    end_sessions_hook,
+)
 from components.clouddb_hooks import KEYS_CONFIG, URL_CONFIG, CloudDBHooks, CloudDBSettingsError, hooks_from_environment
-from railzway import naming
+from railzway import admin_session, naming, rules
 from railzway.clouddb import CloudDBUnavailable, MigrationError
+from railzway.lifecycle.schedule import scheduled_regions
 from railzway.loader import RegistryError, load_registry
-from railzway.model import Registry
+from railzway.model import Registry, Tenant
+from railzway.registry_location import registry_dir
 from railzway.stack_config import (
     NAMESPACE,
     RegionEndpoints,
@@ -102,6 +112,58 @@ def nomad_provider(region: str, endpoints: RegionEndpoints) -> nomad.Provider | 
     )
 
 
+def adoptions(tenants: list[Tenant]) -> dict[int, Adoption]:
+    """The seed passwords of the tenants adopted from the Go control plane, read from the Cloud DB.
+
+    Until its first rotation an adopted tenant keeps the password its running container has, and the Cloud
+    DB is the only place that holds it (plain text until the first sync, then encrypted). A row still in
+    plain text also tells that the tenant's role, database and job are not in a state yet: they are imported.
+    Only stacks holding adopted tenants connect to the Cloud DB (RAILZWAY_CLOUD_DB_URL, and
+    RAILZWAY_CREDENTIALS_KEYS once synced); the passwords stay in memory and in secret outputs.
+    """
+    adopted = [t.org_id for t in tenants if t.password_rotation == rules.ADOPTED_PASSWORD_ROTATION]
+    if not adopted:
+        return {}
+    import psycopg
+
+    from railzway import clouddb
+    from railzway.clouddb import seed
+
+    shown = ", ".join(str(org_id) for org_id in adopted[:10]) + (" ..." if len(adopted) > 10 else "")
+    why = f"tenants adopted from the Go control plane ({shown}) keep their password from the Cloud DB"
+    try:
+        with clouddb.connect(clouddb.cloud_db_url(), application_name="railzway-program") as conn:
+            found = seed.adopted_passwords(conn, adopted, clouddb.load_keys)
+    except (clouddb.CloudDBUnavailable, seed.SeedSchemaError, clouddb.CredentialsKeyError) as e:
+        raise pulumi.RunError(f"{why}: {e}") from None
+    except clouddb.DecryptionError as e:
+        raise pulumi.RunError(f"{why}, but one does not decrypt: {e}") from None
+    except psycopg.Error as e:
+        raise pulumi.RunError(f"{why}, but reading it failed: {clouddb.database_error(e)}") from None
+    missing = [org_id for org_id in adopted if org_id not in found]
+    if missing:
+        raise pulumi.RunError(
+            f"{why}, but it has no password for {', '.join(map(str, missing))}: "
+            "adopt only what `python -m railzway adopt` wrote, or rotate (change password_rotation)"
+        )
+    return {
+        org_id: Adoption(password=pulumi.Output.secret(entry.password), import_existing=entry.pending)
+        for org_id, entry in found.items()
+    }
+
+
+def hardening_regions(config: StackConfig, tenants: list[Tenant]) -> list[str]:
+    """The regions whose server this stack hardens (components.RegionHardening).
+
+    One stack per region, so that shard stacks running in parallel never write the same database ACL at
+    once (concurrent GRANTs on one object fail with "tuple concurrently updated"): the stack holding the
+    region's shard 0, or a stack holding every tenant (its regions with tenants).
+    """
+    if config.shard_set is None:
+        return sorted({tenant.region for tenant in tenants})
+    return sorted(region for region, shard in config.shard_set if shard == 0 and region in config.regions)
+
+
 # Every declared resource leaves many objects alive until the program ends (outputs, futures, tasks,
 # protobuf messages), and CPython's cyclic collector re-scans all of them on each full collection: at
 # 1,000 tenants that was over half the program's time, growing faster than the fleet
@@ -112,16 +174,26 @@ GC_THRESHOLDS = (100_000, 50, 100)
 def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     config = read_stack_config()
-    registry = read_registry(PROJECT_DIR / config.registry_dir, config.shard_set)
+    registry = read_registry(registry_dir(config.registry_dir), config.shard_set)
     problems = endpoint_problems(config, registry)
     if problems:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))
     tenants = stack_tenants(config, registry)
     hooks = cloud_db_hooks()
 
-    regions = sorted({tenant.region for tenant in tenants})
+    hardened = hardening_regions(config, tenants)
+    regions = sorted({tenant.region for tenant in tenants} | set(hardened))
+    # Before any provider runs: an admin whose sessions a tenant database can steer would hand that tenant
+    # the admin's privileges the first time the provider writes inside its database (issue 13).
+    unsafe = admin_session.region_admin_problems({region: config.regions[region].postgres for region in regions})
+    if unsafe:
+        raise pulumi.RunError("the regions' PostgreSQL admins are not safe to provision with:\n" + "\n".join(unsafe))
     postgres = {region: postgres_provider(region, config.regions[region]) for region in regions}
+    for region in hardened:
+        RegionHardening(region, postgres[region])
+    end_sessions = {region: end_sessions_hook(region, config.regions[region].postgres) for region in regions}
     nomads = {region: nomad_provider(region, config.regions[region]) for region in regions}
+    adopted = adoptions(tenants)
 
     instances = {
         tenant.org_id: TenantInstance(
@@ -133,11 +205,23 @@ def main() -> None:
                 image_repository=config.image_repository,
                 postgres_provider=postgres[tenant.region],
                 nomad_provider=nomads[tenant.region],
+                adoption=adopted.get(tenant.org_id),
+                end_sessions=end_sessions[tenant.region],
                 hooks=(hooks,),
             ),
         )
         for tenant in tenants
     }
+    # Each region with Nomad backs its tenants up nightly from a periodic job (regions without Nomad: the
+    # scheduled workflow). Only regions whose tenants this stack holds, so its provider exists already.
+    with_nomad = [region for region, provider in nomads.items() if provider is not None]
+    for region in scheduled_regions(with_nomad, config.shard_set):
+        provider = nomads[region]
+        assert provider is not None
+        BackupSchedule(
+            f"backup-{region}",
+            BackupScheduleArgs(region=region, endpoints=config.regions[region], nomad_provider=provider),
+        )
     pulumi.export("tenants", {str(org_id): instance.outputs() for org_id, instance in instances.items()})
 
 

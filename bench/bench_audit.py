@@ -1,8 +1,11 @@
 """Benchmark: `railzway audit` of 1,000 tenants on one server, and proof that its query count is fixed.
 
 Starts a throwaway PostgreSQL (fsync off), creates tenants with plain SQL exactly as the component does
-(role, database from template0, PUBLIC revoked; every tenth terminated), writes a matching registry, and
-audits at two sizes. Statements are counted by the server itself (log_statement = all, prefixed with the
+(role, database from template0, PUBLIC revoked; every tenth terminated), applies README.md's region set-up
+(the audit's admin `provisioner` has the pinned search_path; `postgres` and `template1` closed to PUBLIC),
+writes a matching registry, and audits at two sizes. The catalogue reads are a fixed number of statements;
+the look inside the tenant databases (issue 13) is one connection and one statement per database that
+accepts connections (here the terminated ones do not), `inside` in the table. Statements are counted by the server itself (log_statement = all, prefixed with the
 client's application name), not by the client.
 
     .venv/bin/python bench/bench_audit.py [--tenants 1000] [--runs 5]
@@ -27,7 +30,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from railzway import naming
+from railzway import admin_rules, naming, rules
 from railzway.audit.run import AUDIT_APPLICATION, REPORT_APPLICATION, run_audit, run_report
 from railzway.loader import load_registry
 from railzway.localpg import LocalPostgres
@@ -63,12 +66,13 @@ def provision(conn: psycopg.Connection, org_id: int) -> None:
     conn.execute(
         sql.SQL(
             "CREATE ROLE {} {} PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-            "CONNECTION LIMIT {}"
+            "CONNECTION LIMIT {} VALID UNTIL {}"
         ).format(
             role,
             sql.SQL("NOLOGIN" if terminated else "LOGIN"),
             sql.Literal(secrets.token_urlsafe(24)),
-            sql.Literal(CONNECTION_LIMIT),
+            sql.Literal(rules.role_connection_limit(status_of(org_id), CONNECTION_LIMIT)),
+            sql.Literal(rules.role_valid_until(status_of(org_id))),
         )
     )
     conn.execute(
@@ -101,20 +105,36 @@ def statements_logged(server: LocalPostgres, application: str) -> int:
     return sum(1 for line in log.splitlines() if pattern.match(line))
 
 
+ADMIN = "provisioner"
+
+
+def region_setup(conn: psycopg.Connection, server: LocalPostgres) -> None:
+    """README.md's region set-up and the program's region hardening, so a correct fleet audits clean."""
+    conn.execute(
+        sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD {}").format(
+            sql.Identifier(ADMIN), sql.Literal(server.password)
+        )
+    )
+    conn.execute(admin_rules.setup_sql(ADMIN).encode())
+    for name in admin_rules.SERVER_DATABASES:
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+
+
 def measure(server: LocalPostgres, registry_dir: Path, runs: int) -> dict[str, float]:
     registry = load_registry(registry_dir)
+    admin_url = server.url(user=ADMIN, password=server.password)
     before = statements_logged(server, AUDIT_APPLICATION)
     times, findings = [], 0
     for _ in range(runs):
         started = time.perf_counter()
-        result = run_audit(server.url(), registry)
+        result = run_audit(admin_url, registry)
         times.append(time.perf_counter() - started)
         findings = len(result.findings)
     time.sleep(0.2)  # let the server finish writing its log
     statements = (statements_logged(server, AUDIT_APPLICATION) - before) / runs
     before = statements_logged(server, REPORT_APPLICATION)
     started = time.perf_counter()
-    rows = run_report(server.url(), registry)
+    rows = run_report(admin_url, registry)
     report_s = time.perf_counter() - started
     time.sleep(0.2)
     return {
@@ -122,6 +142,7 @@ def measure(server: LocalPostgres, registry_dir: Path, runs: int) -> dict[str, f
         "median_s": statistics.median(times),
         "max_s": max(times),
         "statements": statements,
+        "inside": float(result.inside_statements),
         "findings": findings,
         "report_s": report_s,
         "report_statements": statements_logged(server, REPORT_APPLICATION) - before,
@@ -139,6 +160,7 @@ def main() -> int:
             conn.execute("ALTER SYSTEM SET log_statement = 'all'")
             conn.execute("ALTER SYSTEM SET log_line_prefix = '%a|'")
             conn.execute("SELECT pg_reload_conf()")
+            region_setup(conn, server)
             created = 0
             figures = []
             for size in (SMALL, args.tenants):
@@ -151,12 +173,12 @@ def main() -> int:
                 created = size
                 figures.append((measure(server, write_registry(Path(tmp) / "tenants", size), args.runs), build_s))
     print(
-        f"{'tenants':>8} {'statements':>10} {'audit median s':>14} {'audit max s':>11} {'findings':>8} "
+        f"{'tenants':>8} {'statements':>10} {'inside':>6} {'audit median s':>14} {'audit max s':>11} {'findings':>8} "
         f"{'report s':>8} {'report stmts':>12} {'build s':>8}"
     )
     for f, build_s in figures:
         print(
-            f"{f['tenants']:>8.0f} {f['statements']:>10.0f} {f['median_s']:>14.3f} {f['max_s']:>11.3f} "
+            f"{f['tenants']:>8.0f} {f['statements']:>10.0f} {f['inside']:>6.0f} {f['median_s']:>14.3f} {f['max_s']:>11.3f} "
             f"{f['findings']:>8.0f} {f['report_s']:>8.3f} {f['report_statements']:>12.0f} {build_s:>8.1f}"
         )
     small, large = figures[0][0], figures[-1][0]

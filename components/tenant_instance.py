@@ -66,6 +66,22 @@ def part_hooks(
 
 
 @dataclass(frozen=True)
+class Adoption:
+    """A tenant the Go control plane provisioned (`password_rotation: adopted`), brought under the stack as is.
+
+    Its password stays the seed's until an operator first rotates it: it is given here (from the Cloud DB)
+    rather than imported into a `RandomPassword`, because the engine stores an import id in the checkpoint
+    in clear (`importID`), and a `RandomPassword`'s import id is the password itself.
+    """
+
+    password: pulumi.Output[str]
+    """The seed's password (secret), as the running container and the role have it."""
+    import_existing: bool
+    """True until the tenant's objects are in the state: import the role and database by name (and the
+    job of a running tenant by `<job>@<namespace>`) instead of creating them."""
+
+
+@dataclass(frozen=True)
 class TenantInstanceArgs:
     """What one tenant's resources are declared from."""
 
@@ -81,6 +97,10 @@ class TenantInstanceArgs:
     """The region's PostgreSQL provider (explicit, so a tenant can never land on another region's server)."""
     nomad_provider: nomad.Provider | None = None
     """The region's Nomad provider; required exactly when `endpoints.nomad` is set."""
+    adoption: Adoption | None = None
+    """Required exactly when the tenant is adopted from the Go control plane (`password_rotation: adopted`)."""
+    end_sessions: pulumi.ResourceHook | None = None
+    """The region's hook that ends a terminated role's open sessions (`components.end_sessions_hook`)."""
     hooks: Sequence[TenantHooks] = ()
     """Resource hooks for the tenant's resources (the Cloud DB row hooks of `components.clouddb_hooks`)."""
 
@@ -118,6 +138,8 @@ class TenantInstance(pulumi.ComponentResource):
         postgres = endpoints.postgres
         if (endpoints.nomad is None) != (args.nomad_provider is None):
             raise ValueError(f"{name}: pass a nomad provider exactly when the region has a nomad endpoint")
+        if (tenant.password_rotation == rules.ADOPTED_PASSWORD_ROTATION) != (args.adoption is not None):
+            raise ValueError(f"{name}: pass an adoption exactly when the tenant's password_rotation is 'adopted'")
         terminated = tenant.status == "terminated"
         runs_job = endpoints.nomad is not None and not terminated
         org_id = tenant.org_id
@@ -155,29 +177,47 @@ class TenantInstance(pulumi.ComponentResource):
         # data: Pulumi forgets the role and database but leaves them on the server. Deleting data is a
         # separate, explicit operator action.
         keep_data = pulumi.ResourceOptions.merge(pg_options, pulumi.ResourceOptions(retain_on_delete=True))
+        importing = args.adoption is not None and args.adoption.import_existing
 
-        # Changes only when an operator bumps `password_rotation` (the seed rotated on every deploy, which
-        # restarted every tenant on every deploy).
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=rules.PASSWORD_LENGTH,
-            special=True,
-            override_special=rules.PASSWORD_SPECIALS,
-            keepers={"rotation": tenant.password_rotation},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        def adopted(import_id: str) -> pulumi.ResourceOptions:
+            # The objects the Go control plane created are imported (then updated in place), never recreated.
+            return pulumi.ResourceOptions(import_=import_id) if importing else pulumi.ResourceOptions()
+
+        password_result: pulumi.Output[str]
+        if args.adoption is not None:
+            password_result = pulumi.Output.secret(args.adoption.password)
+        else:
+            # Changes only when an operator bumps `password_rotation` (the seed rotated on every deploy, which
+            # restarted every tenant on every deploy).
+            password_result = random.RandomPassword(
+                f"{name}-password",
+                length=rules.PASSWORD_LENGTH,
+                special=True,
+                override_special=rules.PASSWORD_SPECIALS,
+                keepers={"rotation": tenant.password_rotation},
+                opts=pulumi.ResourceOptions(parent=self),
+            ).result
 
         # Every privilege flag explicitly off, from the one list the policy pack and the audit also use.
         privilege_flags: dict[str, Any] = dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False)
+        role_options = keep_data
+        if terminated and args.end_sessions is not None:
+            # NOLOGIN only refuses new logins: once the role is updated, end the sessions still open.
+            role_options = pulumi.ResourceOptions.merge(
+                keep_data,
+                pulumi.ResourceOptions(hooks=pulumi.ResourceHookBinding(after_update=[args.end_sessions])),
+            )
         role = postgresql.Role(
             f"{name}-role",
             name=role_name,
-            # A terminated tenant keeps its data but can no longer log in.
+            # A terminated tenant keeps its data but has no way back in: no login, a password that has
+            # expired (even if LOGIN were granted again) and no connection slot.
             login=not terminated,
-            password=password.result,
-            connection_limit=tier.connection_limit,
+            password=password_result,
+            valid_until=rules.role_valid_until(tenant.status),
+            connection_limit=rules.role_connection_limit(tenant.status, tier.connection_limit),
             **privilege_flags,
-            opts=hooked(keep_data, "role"),
+            opts=hooked(pulumi.ResourceOptions.merge(role_options, adopted(role_name)), "role"),
         )
 
         database = postgresql.Database(
@@ -193,7 +233,7 @@ class TenantInstance(pulumi.ComponentResource):
             # below, so `up`, `refresh` or removing a terminated tenant would fail.
             connection_limit=rules.database_connection_limit(tenant.status, tier.connection_limit),
             allow_connections=True,
-            opts=hooked(keep_data, "database"),
+            opts=hooked(pulumi.ResourceOptions.merge(keep_data, adopted(database_name)), "database"),
         )
 
         # PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database, so without this any
@@ -207,7 +247,7 @@ class TenantInstance(pulumi.ComponentResource):
             opts=pg_options,
         )
 
-        url = password.result.apply(
+        url = password_result.apply(
             lambda secret: tenant_env.database_url(
                 role_name, secret, postgres.tenant_host, postgres.port, database_name, postgres.sslmode
             )
@@ -217,7 +257,7 @@ class TenantInstance(pulumi.ComponentResource):
         if runs_job:
             assert endpoints.nomad is not None and args.nomad_provider is not None
             nomad_options = pulumi.ResourceOptions(parent=self, provider=args.nomad_provider)
-            items = password.result.apply(
+            items = password_result.apply(
                 lambda secret: tenant_env.env_items(
                     host=postgres.tenant_host,
                     port=postgres.port,
@@ -228,6 +268,14 @@ class TenantInstance(pulumi.ComponentResource):
                 )
             )
             secret_items: pulumi.Output[dict[str, str]] = pulumi.Output.secret(items)
+            # The provider imports a job as `<job>@<namespace>`. A stopped seed job may already be garbage-
+            # collected by Nomad, so only a running tenant's job is imported; registering a job over an
+            # existing one of the same id updates it in place anyway.
+            job_import = (
+                adopted(f"{naming.job_id(org_id)}@{endpoints.nomad.namespace}")
+                if tenant.status == "running"
+                else pulumi.ResourceOptions()
+            )
             variable = nomad.Variable(
                 f"{name}-variable",
                 path=naming.variable_path(org_id),
@@ -253,7 +301,10 @@ class TenantInstance(pulumi.ComponentResource):
                 # database: both must exist before the job is placed.
                 opts=hooked(
                     pulumi.ResourceOptions.merge(
-                        nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                        pulumi.ResourceOptions.merge(
+                            nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                        ),
+                        job_import,
                     ),
                     "job",
                 ),
@@ -264,7 +315,7 @@ class TenantInstance(pulumi.ComponentResource):
         self.db_port = postgres.port
         self.db_name = database_name
         self.db_user = role_name
-        self.db_password = pulumi.Output.secret(password.result)
+        self.db_password = pulumi.Output.secret(password_result)
         self.database_url = pulumi.Output.secret(url)
         self.status = tenant.status
         self.tier = tenant.tier

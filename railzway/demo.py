@@ -41,6 +41,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(os.environ.get("RAILZWAY_DEMO_DIR", PROJECT_DIR / ".demo"))
 STACK = "demo"
 CLOUD_DB = "railzway_cloud"
+# The region's provisioning admin, with the one-time region set-up (README.md): the program refuses to run
+# the provider as an admin whose sessions a tenant database could steer, such as the bare `postgres`.
+ADMIN = "provisioner"
 Say = Callable[[str], None]
 
 
@@ -54,8 +57,12 @@ class DemoState:
     credentials_key: str
     passphrase: str
 
-    def admin_url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres:{self.admin_password}@127.0.0.1:{self.port}/{database}"
+    def admin_url(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}:{self.admin_password}@127.0.0.1:{self.port}/{database}"
+
+    def provisioner_url(self) -> str:
+        """The region's provisioning admin: what the program, the audit and the report use."""
+        return self.admin_url(user=ADMIN)
 
     def env(self) -> dict[str, str]:
         """The environment every demo command runs with."""
@@ -69,11 +76,17 @@ class DemoState:
         }
 
 
+class DemoAlreadyRunning(Exception):
+    """`.demo/` holds a running demo: nothing was started."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a demo is already running (its state is in {DEMO_DIR}): `make demo-down` first")
+
+
 def up(say: Say) -> int:
     """Run the demo; returns the exit status (0 when every step that ran did what it should)."""
     if (DEMO_DIR / "state.json").exists():
-        say("A demo is already running: `make demo-down` first.")
-        return 1
+        raise DemoAlreadyRunning()
     pulumi = shutil.which("pulumi")
     nomad_addr = os.environ.get("NOMAD_ADDR")
     say("Railzway Cloud demo")
@@ -109,6 +122,7 @@ def up(say: Say) -> int:
     env = {**os.environ, **state.env()}
     (DEMO_DIR / "backend").mkdir(exist_ok=True)
     _create_database(state, CLOUD_DB)
+    _region_setup(state)
     status = _step(say, "[2/6] Cloud DB migrations", ["migrate"], env)
 
     registry = load_registry(PROJECT_DIR / "tenants")
@@ -123,33 +137,51 @@ def up(say: Say) -> int:
         _show_plan(say, state, nomad_addr)
         say("\n[4/6] Cloud DB sync: SKIPPED (nothing was deployed)")
 
-    audit_args = ["audit", "--admin-url", state.admin_url(), "--registry", "tenants"]
+    audit_args = ["audit", "--admin-url", state.provisioner_url(), "--registry", "tenants"]
     if pulumi:
         status |= _step(say, "[5/6] audit: isolation and drift on the live server (expected: clean)", audit_args, env)
     else:
-        _step(
+        # Nothing was deployed, so the audit must fail: its findings are the expected result of this step.
+        failed = _step(
             say,
             "[5/6] audit of the live server (nothing deployed, so it reports every tenant missing)",
             audit_args,
             env,
             last_lines=2,
         )
+        say(
+            "  -> expected result: every tenant is missing because nothing was deployed (exit 1 is correct here)"
+            if failed
+            else "  -> unexpected: the audit passed although nothing was deployed"
+        )
+        status |= 0 if failed else 1
     status |= _step(
         say,
         "[6/6] report: per-tenant size and connections",
-        ["report", "--admin-url", state.admin_url(), "--registry", "tenants"],
+        ["report", "--admin-url", state.provisioner_url(), "--registry", "tenants"],
         env,
     )
 
-    say("\nWhere each tenant's database is:")
+    say(
+        "\nWhere each tenant's database is:"
+        if pulumi
+        else "\nWhere each tenant's database would be (nothing was deployed):"
+    )
     for org_id, tenant in sorted(registry.tenants.items()):
         state_note = " (terminated: no logins; data retained)" if tenant.status == "terminated" else ""
         say(
             f"  org {org_id:>5}  {tenant.region:8} postgres://{naming.role_name(org_id)}@127.0.0.1:{state.port}/{naming.database_name(org_id)}{state_note}"
         )
-    say("\nTo connect as a tenant, take its password from the stack (it is never printed here):")
-    say("  set -a; . .demo/env; set +a   # the demo's backend, passphrase and URLs (file mode 0600)")
-    say(f"  pulumi stack output tenants --show-secrets --stack {STACK}")
+    if pulumi:
+        say("\nTo connect as a tenant, take its password from the stack (it is never printed here):")
+        say("  set -a; . .demo/env; set +a   # the demo's backend, passphrase and URLs (file mode 0600)")
+        say(f"  pulumi stack output tenants --show-secrets --stack {STACK}")
+    else:
+        say("\nNothing was deployed, so these databases do not exist yet and no tenant has a password.")
+        say(
+            "To deploy them, install the pulumi CLI (https://www.pulumi.com/docs/install/) and its plugins "
+            "(README.md, End-to-end tests), then `make demo-down && make demo`."
+        )
     say("Clean up with `make demo-down`.")
     return status
 
@@ -205,7 +237,7 @@ def _stack_config(state: DemoState, nomad_addr: str | None) -> dict[str, Any]:
     postgres = {
         "host": "127.0.0.1",
         "port": state.port,
-        "username": "postgres",
+        "username": ADMIN,
         "sslmode": "disable",
         "tenantHost": "127.0.0.1",
     }
@@ -237,6 +269,22 @@ def _create_database(state: DemoState, name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def _region_setup(state: DemoState) -> None:
+    """The one-time region set-up of README.md: a provisioning admin whose search_path no tenant can steer."""
+    import psycopg
+    from psycopg import sql
+
+    from railzway import admin_rules
+
+    with psycopg.connect(state.admin_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD {}").format(
+                sql.Identifier(ADMIN), sql.Literal(state.admin_password)
+            )
+        )
+        conn.execute(admin_rules.setup_sql(ADMIN).encode())
+
+
 def _step(say: Say, title: str, args: list[str], env: Mapping[str, str], last_lines: int | None = None) -> int:
     say(f"\n{title}\n  $ python -m railzway {' '.join(_masked(args))}")
     done = subprocess.run(
@@ -253,6 +301,8 @@ def _step(say: Say, title: str, args: list[str], env: Mapping[str, str], last_li
 
 def _masked(args: list[str]) -> list[str]:
     return [
-        arg.split("://")[0] + "://postgres:***@" + arg.split("@", 1)[1] if "://" in arg and "@" in arg else arg
+        arg.split("://")[0] + "://" + arg.split("://", 1)[1].split(":", 1)[0] + ":***@" + arg.split("@", 1)[1]
+        if "://" in arg and "@" in arg
+        else arg
         for arg in args
     ]

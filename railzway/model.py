@@ -11,7 +11,15 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from railzway import naming
 
@@ -19,9 +27,9 @@ Status = Literal["running", "stopped", "terminated"]
 STATUSES: tuple[str, ...] = ("running", "stopped", "terminated")
 
 # Docker's tag grammar. `latest` is refused: a tenant must run a version we can name and roll back to.
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_SUBSCRIPTION_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
+_SUBSCRIPTION_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 UNPINNED_TAGS = frozenset({"latest"})
 
 
@@ -29,11 +37,19 @@ def image_tag_problem(tag: object) -> str | None:
     """Why `tag` cannot be a tenant's Railzway version, or None when it can."""
     if not isinstance(tag, str):
         return 'must be a string (quote it: version: "1.4.0")'
-    if not _TAG_RE.match(tag):
+    if not _TAG_RE.fullmatch(tag):
         return f"{tag!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
     if tag.lower() in UNPINNED_TAGS:
         return f"{tag!r} is not pinned: name the exact version to run"
     return None
+
+
+def _printable(value: str | None) -> str | None:
+    # A line break or other control character in a free-form field would reach job specs, logs and
+    # Cloud DB rows; `isprintable` is false for every control, format and separator character but ' '.
+    if value is not None and not value.isprintable():
+        raise ValueError(f"{value!r} contains a control or other non-printing character")
+    return value
 
 
 def _opaque_string(value: Any) -> Any:
@@ -65,7 +81,7 @@ class TierCatalogue(_Strict):
     @classmethod
     def _tier_names(cls, tiers: dict[str, Tier]) -> dict[str, Tier]:
         for name in tiers:
-            if not _NAME_RE.match(name):
+            if not _NAME_RE.fullmatch(name):
                 raise ValueError(f"tier name {name!r} must be lower-case letters, digits and '-'")
         return tiers
 
@@ -74,7 +90,7 @@ class Region(_Strict):
     """A region tenants may live in. Its endpoints are stack configuration; its shards are fixed here."""
 
     shards: int = Field(ge=1, le=99, description="How many shard stacks the region is split into.")
-    description: str | None = None
+    description: Annotated[str | None, AfterValidator(_printable)] = None
 
 
 class RegionCatalogue(_Strict):
@@ -82,16 +98,25 @@ class RegionCatalogue(_Strict):
 
     regions: dict[str, Region] = Field(min_length=1)
     default: str | None = Field(default=None, description="The region a new tenant gets when none is named.")
-    max_tenants_per_shard: int = Field(default=250, ge=1, description="`validate` reports shards above this.")
+    max_tenants_per_shard: int = Field(default=100, ge=1, description="`validate` reports shards above this.")
 
-    @model_validator(mode="after")
-    def _default_exists(self) -> RegionCatalogue:
-        for name in self.regions:
-            if not _NAME_RE.match(name):
+    # Field validators, not a model validator: those run only once every field is valid, and an unknown
+    # field elsewhere in the file would hide a misspelled default.
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, regions: dict[str, Region]) -> dict[str, Region]:
+        for name in regions:
+            if not _NAME_RE.fullmatch(name):
                 raise ValueError(f"region name {name!r} must be lower-case letters, digits and '-'")
-        if self.default is not None and self.default not in self.regions:
-            raise ValueError(f"default region {self.default!r} is not one of the regions")
-        return self
+        return regions
+
+    @field_validator("default")
+    @classmethod
+    def _default_exists(cls, default: str | None, info: ValidationInfo) -> str | None:
+        regions = info.data.get("regions")
+        if default is not None and regions is not None and default not in regions:
+            raise ValueError(f"default region {default!r} is not one of the regions ({', '.join(sorted(regions))})")
+        return default
 
 
 class ScheduledDowngrade(_Strict):
@@ -99,6 +124,22 @@ class ScheduledDowngrade(_Strict):
 
     tier: str
     at: dt.date = Field(strict=False, description="The date from which the lower tier applies.")
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, tier: str, info: ValidationInfo) -> str:
+        # Checked here rather than by the tenant, so a bad `at` does not hide an unknown tier.
+        return _known(tier, "tier", _catalogue(info, "tiers"))
+
+
+def downgrade_problem(current: Tier, target: Tier) -> str | None:
+    """What `target` gives more of than `current` (a downgrade takes nothing up), or None."""
+    more = [
+        f"{name} {getattr(target, name)} > {getattr(current, name)}"
+        for name in Tier.model_fields
+        if getattr(target, name) > getattr(current, name)
+    ]
+    return ", ".join(more) or None
 
 
 class Tenant(_Strict):
@@ -115,7 +156,7 @@ class Tenant(_Strict):
     region: str
     shard: int = Field(default=0, ge=0, description="The shard stack of its region that holds the tenant.")
     subscription_id: str | None = None
-    password_rotation: Annotated[str, BeforeValidator(_opaque_string)] = Field(
+    password_rotation: Annotated[str, BeforeValidator(_opaque_string), AfterValidator(_printable)] = Field(
         default="initial",
         min_length=1,
         max_length=128,
@@ -134,7 +175,7 @@ class Tenant(_Strict):
     @field_validator("subscription_id")
     @classmethod
     def _subscription(cls, value: str | None) -> str | None:
-        if value is not None and not _SUBSCRIPTION_RE.match(value):
+        if value is not None and not _SUBSCRIPTION_RE.fullmatch(value):
             raise ValueError("must be 1-255 letters, digits, '_' or '-'")
         return value
 
@@ -150,11 +191,18 @@ class Tenant(_Strict):
 
     @field_validator("downgrade")
     @classmethod
-    def _known_downgrade_tier(
+    def _downgrade_is_lower(
         cls, downgrade: ScheduledDowngrade | None, info: ValidationInfo
     ) -> ScheduledDowngrade | None:
-        if downgrade is not None:
-            _known(downgrade.tier, "tier", _catalogue(info, "tiers"))
+        tiers = (info.context or {}).get("tiers")
+        current = info.data.get("tier")
+        if downgrade is None or not isinstance(tiers, TierCatalogue) or current not in tiers.tiers:
+            return downgrade
+        if downgrade.tier == current:
+            raise ValueError(f"tier {current!r} is already the tenant's tier: a downgrade names a lower one")
+        higher = downgrade_problem(tiers.tiers[current], tiers.tiers[downgrade.tier])
+        if higher:
+            raise ValueError(f"tier {downgrade.tier!r} is not lower than the tenant's tier {current!r}: {higher}")
         return downgrade
 
     @field_validator("shard")

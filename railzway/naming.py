@@ -16,12 +16,12 @@ JOB_PREFIX = "railzway-org-"
 # PostgreSQL identifiers are at most 63 bytes; the longest name here is 14 + 19 digits.
 MAX_ORG_ID = 2**63 - 1
 
-_ROLE_RE = re.compile(r"^railzway_user_([1-9][0-9]{0,18})$")
-_DATABASE_RE = re.compile(r"^railzway_org_([1-9][0-9]{0,18})$")
-_JOB_RE = re.compile(r"^railzway-org-([1-9][0-9]{0,18})$")
-_VARIABLE_RE = re.compile(r"^nomad/jobs/railzway-org-([1-9][0-9]{0,18})$")
-_RESOURCE_RE = re.compile(r"^org-([1-9][0-9]{0,18})$")
-_STACK_RE = re.compile(r"^(?P<env>[a-z][a-z0-9]*)-(?P<region>[a-z][a-z0-9-]*[a-z0-9])-(?P<shard>[0-9]{2,})$")
+_ROLE_RE = re.compile(r"railzway_user_([1-9][0-9]{0,18})")
+_DATABASE_RE = re.compile(r"railzway_org_([1-9][0-9]{0,18})")
+_JOB_RE = re.compile(r"railzway-org-([1-9][0-9]{0,18})")
+_VARIABLE_RE = re.compile(r"nomad/jobs/railzway-org-([1-9][0-9]{0,18})")
+_RESOURCE_RE = re.compile(r"org-([1-9][0-9]{0,18})")
+_STACK_RE = re.compile(r"(?P<env>[a-z][a-z0-9]*)-(?P<region>[a-z][a-z0-9-]*[a-z0-9])-(?P<shard>[0-9]{2,})")
 
 
 def role_name(org_id: int) -> str:
@@ -85,7 +85,7 @@ def stack_name(environment: str, region: str, shard: int) -> str:
 
 def parse_stack_name(name: str) -> tuple[str, str, int] | None:
     """(environment, region, shard) of a shard stack's name, or None for any other stack (e.g. `dev`)."""
-    m = _STACK_RE.match(name)
+    m = _STACK_RE.fullmatch(name)
     if m is None:
         return None
     return m["env"], m["region"], int(m["shard"])
@@ -98,7 +98,7 @@ def _checked(org_id: int) -> int:
 
 
 def _match(pattern: re.Pattern[str], name: str) -> int | None:
-    m = pattern.match(name)
+    m = pattern.fullmatch(name)
     if m is None:
         return None
     value = int(m.group(1))

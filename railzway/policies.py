@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,9 +41,11 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from railzway import jobspec, naming, rules
+from railzway import admin_rules, jobspec, naming, rules
+from railzway.lifecycle import schedule
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
+from railzway.registry_location import registry_dir
 
 PACK_NAME = "railzway-tenant-guardrails"
 
@@ -110,6 +111,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def grant_privileges(props: Mapping[str, Any]) -> Any:
+    """The privileges a `postgresql.Grant` gives, as a list; UNKNOWN while they are computed.
+
+    The engine shows the same revoke two ways: a resource policy sees the declared input `privileges: []`,
+    a stack policy sees the provider's stored output `privileges: null` (../shared/engine/up/stack.json).
+    Both mean the empty set, i.e. REVOKE ALL: the provider's `privileges` is a *required* set ("An empty
+    list could be provided to revoke all privileges", terraform-provider-postgresql's postgresql_grant
+    docs, cyrilgdn/terraform-provider-postgresql#26), so a grant can never leave it unset, and the
+    Terraform plugin SDK stores an empty set as null. Reading null as "nothing granted" is therefore the
+    provider's own meaning, not a guess; a non-empty set is never null.
+    """
+    value = _get(props, "privileges")
+    if value is None:
+        return []
+    return value
+
+
 def _urn_type(urn: str | None) -> str | None:
     """The type token of a URN (`urn:pulumi:<stack>::<project>::<parent types$type>::<name>`)."""
     parts = (urn or "").split("::", 3)
@@ -161,15 +179,11 @@ def registry_dir_for(config: Mapping[str, Any] | None = None) -> Path:
     The policy's `registryDir` config, else $RAILZWAY_REGISTRY_DIR, else the stack's own `railzway:registryDir`
     (the engine hands policy packs the stack's configuration), else the project's `tenants/`.
     """
-    configured = (
-        (config or {}).get(REGISTRY_DIR_CONFIG)
-        or os.environ.get(REGISTRY_DIR_ENV)
-        or pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:{REGISTRY_DIR_CONFIG}")
-    )
-    if not configured:
-        return DEFAULT_REGISTRY_DIR
-    path = Path(str(configured))
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    configured = (config or {}).get(REGISTRY_DIR_CONFIG)
+    if configured:
+        path = Path(str(configured))
+        return path if path.is_absolute() else PROJECT_ROOT / path
+    return registry_dir(pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:{REGISTRY_DIR_CONFIG}"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -304,7 +318,11 @@ def connection_limit_validator(args: ResourceValidationArgs, report_violation: R
         tier_name = tenant.tier
         tier_limit = registry.tier_of(tenant).connection_limit
         # A terminated tenant's database is closed with a limit of 0 (see rules.database_connection_limit).
-        allowed = {rules.database_connection_limit(tenant.status, tier_limit) if kind == "Database" else tier_limit}
+        allowed = {
+            rules.database_connection_limit(tenant.status, tier_limit)
+            if kind == "Database"
+            else rules.role_connection_limit(tenant.status, tier_limit)
+        }
     else:
         tier_name = None
         allowed = {tier.connection_limit for tier in registry.tiers.tiers.values()}
@@ -365,6 +383,11 @@ def jobspec_validator(args: ResourceValidationArgs, report_violation: ReportViol
         )
     if not isinstance(spec, str):
         return
+    if schedule.is_backup_job(job_id_of(args.props)):
+        # A region's backup job (railzway.lifecycle.schedule): a periodic batch job with its own shape.
+        for finding in schedule.backup_jobspec_findings(spec):
+            report_violation(f"Nomad backup job {args.name!r}'s jobspec: {finding}.", None)
+        return
     for finding in jobspec.credential_findings(spec):
         report_violation(f"Nomad job {args.name!r}'s jobspec {finding}.", None)
     for finding in jobspec.api_shape_findings(spec):
@@ -377,7 +400,7 @@ def jobspec_validator(args: ResourceValidationArgs, report_violation: ReportViol
 
 def job_resources_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """A Nomad job's tasks set CPU and memory, and each pair is a tier of the catalogue."""
-    if args.resource_type != NOMAD_JOB_TYPE:
+    if args.resource_type != NOMAD_JOB_TYPE or schedule.is_backup_job(job_id_of(args.props)):
         return
     spec = _get(args.props, "jobspec")
     if not isinstance(spec, str):
@@ -457,7 +480,7 @@ def _revokes_public(grant: PolicyResource, database: PolicyResource, database_na
     if not (
         str(_get(props, "role", "")).lower() == PUBLIC_ROLE
         and _get(props, "objectType") == "database"
-        and _get(props, "privileges") == []
+        and grant_privileges(props) == []
     ):
         return False
     target = _get(props, "database")
@@ -623,7 +646,7 @@ def cross_tenant_grants_validator(args: StackValidationArgs, report_violation: R
             if db_org is None:
                 continue
             role_org = naming.org_id_of_role(role)
-            privileges = _get(r.props, "privileges", [])
+            privileges = grant_privileges(r.props)
             if role_org is not None and role_org != db_org:
                 report_violation(
                     f"{r.name!r} grants tenant {role_org}'s role {role} privileges on tenant {db_org}'s database "
@@ -725,3 +748,110 @@ POLICIES: list[Policy] = [
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
 ]
+
+
+# --- issue 13: the region's server and terminated tenants (appended) --------------------------------
+
+REGION_HARDENING_TYPE = "railzway:index:RegionHardening"
+POSTGRES_PROVIDER_PREFIX = "postgresql-"  # the program names a region's provider `postgresql-<region>`
+
+
+def _stack_shards() -> list[str]:
+    """The stack's `railzway:shards` ([] when it holds every tenant, or when the engine did not say)."""
+    try:
+        raw = pulumi.runtime.get_config(f"{STACK_CONFIG_NAMESPACE}:shards")
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return [str(shard) for shard in value] if isinstance(value, list) else []
+
+
+def _revokes_public_on_server_database(grant: PolicyResource, database: str, server: str | None) -> bool:
+    """Whether `grant` revokes every privilege of PUBLIC on the server database `database` of `server`."""
+    props = grant.props
+    # The stack view of `privileges=[]` is null (the provider stores an empty set as null); the resource
+    # view is [] (../shared/engine/README.md).
+    return (
+        grant.resource_type == GRANT_TYPE
+        and _provider_urn(grant) == server
+        and str(_get(props, "role", "")).lower() == PUBLIC_ROLE
+        and _get(props, "objectType") == "database"
+        and _get(props, "database") == database
+        and _get(props, "privileges") in ([], None)
+    )
+
+
+def server_databases_public_revoked_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Every server that holds tenant databases revokes PUBLIC's privileges on its `postgres` and `template1`."""
+    servers: dict[str | None, _Named] = {}
+    for db in _named(args.resources, DATABASE_TYPE, "name"):
+        if _is_tenant_database(db):
+            servers.setdefault(_provider_urn(db.resource), db)
+    grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    shards = _stack_shards()
+    for server, example in sorted(servers.items(), key=lambda item: item[0] or ""):
+        region = (_urn_name(server) or "").removeprefix(POSTGRES_PROVIDER_PREFIX)
+        if shards and f"{region}/0" not in shards:
+            continue  # the stack of the region's shard 0 hardens its server (see __main__.hardening_regions)
+        for database in admin_rules.SERVER_DATABASES:
+            if any(_revokes_public_on_server_database(g, database, server) for g in grants):
+                continue
+            where = f"provider {_urn_name(server)}" if server else "the default provider"
+            report_violation(
+                f"The server of {where} holds tenant databases ({example.name}, ...) but PUBLIC keeps "
+                f"PostgreSQL's default CONNECT and TEMPORARY on its own database {database!r}, so every tenant "
+                f"role can connect there; declare components.RegionHardening(region, provider) with that provider.",
+                example.resource.urn,
+            )
+
+
+def terminated_role_locked_out_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A terminated tenant's role cannot log in, its password has expired for ever, and it has no connection."""
+    if args.resource_type != ROLE_TYPE:
+        return
+    name = _get(args.props, "name")
+    org_id = _parent_org_id(args.opts.parent) or (naming.org_id_of_role(name) if isinstance(name, str) else None)
+    if org_id is None:
+        return
+    registry = _registry(args.get_config(), report_violation)
+    tenant = registry.tenants.get(org_id) if registry is not None else None
+    if tenant is None or tenant.status != "terminated":
+        return
+    wanted = {
+        "login": False,
+        "validUntil": rules.role_valid_until(tenant.status),
+        "connectionLimit": rules.role_connection_limit(tenant.status, 0),
+    }
+    # The provider's defaults: LOGIN false, VALID UNTIL 'infinity', CONNECTION LIMIT -1.
+    defaults = {"login": False, "validUntil": rules.PASSWORD_VALID_FOREVER, "connectionLimit": UNLIMITED_CONNECTIONS}
+    wrong = {
+        key: value
+        for key in wanted
+        if (value := _get(args.props, key, defaults[key])) is not UNKNOWN and value != wanted[key]
+    }
+    if wrong:
+        report_violation(
+            f"{_what('Role', args.name, name)} belongs to terminated tenant {org_id} but has "
+            f"{', '.join(f'{key}={value!r}' for key, value in wrong.items())}: its tenant could come back in; set "
+            f"login=False, valid_until={wanted['validUntil']!r}, connection_limit={wanted['connectionLimit']}.",
+            None,
+        )
+
+
+POLICIES.extend(
+    [
+        StackValidationPolicy(
+            name="server-databases-public-revoked",
+            description="Every server holding tenants revokes PUBLIC's privileges on its postgres and template1.",
+            validate=server_databases_public_revoked_validator,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        ),
+        ResourceValidationPolicy(
+            name="terminated-tenant-locked-out",
+            description="A terminated tenant's role cannot log in, has an expired password and no connections.",
+            validate=terminated_role_locked_out_validator,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            config_schema=_REGISTRY_CONFIG_SCHEMA,
+        ),
+    ]
+)

@@ -112,7 +112,7 @@ def assign_shards(registry: Registry, tenants: Iterable[Tenant]) -> list[Tenant]
     """The given tenants with a least-loaded shard each, in org-id order, each placement counting for the next.
 
     Returns validated copies (the registry's catalogues are the validation context); write them with
-    `railzway.loader.write_tenant`.
+    `railzway.tenant_files.write_tenant`.
     """
     sizes = placed_sizes(registry)
     assigned: list[Tenant] = []

@@ -27,8 +27,8 @@ DEFAULT_IMAGE_REPOSITORY = "ghcr.io/smallbiznis/railzway"
 # The same list as `tenant_env.SSLMODES` (a test keeps them equal); a Literal gives a clear error message.
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
-_SHARD_RE = re.compile(r"^(?P<region>[a-z][a-z0-9-]*[a-z0-9])/(?P<shard>[0-9]{1,2})$")
-_ADDRESS_RE = re.compile(r"^https?://[^\s/]+(/.*)?$")
+_SHARD_RE = re.compile(r"(?P<region>[a-z][a-z0-9-]*[a-z0-9])/(?P<shard>[0-9]{1,2})")
+_ADDRESS_RE = re.compile(r"https?://[^\s/]+(/[\x21-\x7e]*)?")
 
 
 class StackConfigError(Exception):
@@ -75,7 +75,7 @@ class NomadEndpoint(_Camel):
     @field_validator("address")
     @classmethod
     def _http_address(cls, address: str) -> str:
-        if not _ADDRESS_RE.match(address):
+        if not _ADDRESS_RE.fullmatch(address):
             raise ValueError(f"{address!r} must be an http:// or https:// URL")
         return address
 
@@ -106,7 +106,7 @@ class StackConfig(_Camel):
     @classmethod
     def _shard_refs(cls, shards: list[str]) -> list[str]:
         for shard in shards:
-            if not _SHARD_RE.match(shard):
+            if not _SHARD_RE.fullmatch(shard):
                 raise ValueError(f'{shard!r} is not "<region>/<shard number>" (for instance "eu-west/3")')
         if len(set(shards)) != len(shards):
             raise ValueError("lists a shard twice")
@@ -124,7 +124,7 @@ class StackConfig(_Camel):
         """The (region, shard) pairs this stack holds, or None for every tenant (an empty `shards`)."""
         if not self.shards:
             return None
-        return {(m["region"], int(m["shard"])) for m in (_SHARD_RE.match(s) for s in self.shards) if m}
+        return {(m["region"], int(m["shard"])) for m in (_SHARD_RE.fullmatch(s) for s in self.shards) if m}
 
 
 def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlparse
 
-from railzway import naming
+from railzway import admin_rules, naming
 from railzway.model import Tenant
 from railzway.shards import SHARDS_CONFIG_KEY, ShardStack, stack_of
 
@@ -170,6 +170,17 @@ def failure_reason(error: BaseException) -> str:
     return reason if len(reason) <= 300 else reason[:297] + "..."
 
 
+def workspace_env(env_vars: Mapping[str, str] | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment every engine run gets: `env_vars`, with `PGOPTIONS` pinning the provider's sessions.
+
+    The postgresql provider inherits the CLI's environment and its driver honours `PGOPTIONS`, whose `-c`
+    options beat any setting a tenant puts on its database (issue 13): so no workspace of the fleet runner
+    or the service runs the provider without them, whatever the region's admin carries.
+    """
+    given = dict(env_vars or {})
+    return given | admin_rules.provider_environment({**environ, **given})
+
+
 class AutomationStacks:
     """`StackRunner` on the real engine: a `LocalWorkspace` on the project directory.
 
@@ -189,7 +200,7 @@ class AutomationStacks:
 
         self._auto = auto
         self.project_dir = Path(project_dir).resolve()
-        self._env = dict(env_vars or {})
+        self._env = workspace_env(env_vars, os.environ)
         self._home = pulumi_home
         self._guard = threading.Lock()
         self._selecting = threading.Lock()

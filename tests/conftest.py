@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,3 +69,26 @@ def registry_dir(tmp_path: Path) -> Path:
     target = tmp_path / "tenants"
     shutil.copytree(SHIPPED_REGISTRY, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def railzway_command(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `railzway` console script, as `make install` puts it in the project's virtualenv.
+
+    When this environment has it (CI after `make install`), that one; otherwise it is installed the same
+    way (editable, from pyproject.toml) into a throwaway virtualenv that sees this environment's packages.
+    """
+    installed = Path(sys.executable).parent / "railzway"
+    if installed.exists():
+        return installed
+    venv = tmp_path_factory.mktemp("console-script") / "venv"
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "project-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-e", PROJECT],
+        check=True,
+        capture_output=True,
+    )
+    return venv / "bin" / "railzway"

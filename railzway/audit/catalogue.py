@@ -12,13 +12,15 @@ login; reading ACLs by hand would miss privileges that arrive through a group ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from railzway import naming
+from railzway import admin_rules, naming
+from railzway.admin_session import ADMIN_SETTINGS_QUERY, AdminSettings, admin_settings_from_rows
 from railzway.rules import ROLE_PRIVILEGE_FLAGS
 
 # pg_roles columns that must all be false on a tenant role, in the order of the shared rules.
@@ -75,6 +77,19 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class SettingRow:
+    """Settings a tenant database or role carries for itself (`pg_db_role_setting`): they apply to every
+    session there, the admin's included, unless the admin pins them."""
+
+    database: str | None
+    """The database they apply in, or None for every database."""
+    role: str | None
+    """The role they apply to, or None for every role."""
+    settings: tuple[str, ...]
+    """`name=value` entries."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The server's catalogue as far as tenants are concerned."""
 
@@ -90,6 +105,14 @@ class Snapshot:
     """Every role each tenant-prefixed role belongs to, transitively."""
     statements: int
     """Statements sent to read this snapshot; fixed, whatever the number of tenants."""
+    admin: AdminSettings | None = None
+    """The auditing admin's own role and settings: can a tenant database steer its sessions?"""
+    settings: tuple[SettingRow, ...] = ()
+    """Settings carried by tenant databases and tenant roles."""
+    server_databases: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """What PUBLIC holds on the server's own databases (`admin_rules.SERVER_DATABASES`)."""
+    sessions: Mapping[str, int] = field(default_factory=dict)
+    """Open sessions by tenant-prefixed role."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,29 @@ SELECT pg_get_userbyid(member), pg_get_userbyid(granted), min(depth)
 FROM chain GROUP BY 1, 2
 """
 
+_SETTINGS = """
+SELECT d.datname, r.rolname, s.setconfig
+FROM pg_catalog.pg_db_role_setting s
+LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+WHERE starts_with(d.datname, %(database_prefix)s) OR starts_with(r.rolname, %(role_prefix)s)
+"""
+
+_SERVER_DATABASES = """
+SELECT d.datname,
+       ARRAY(SELECT a.privilege_type
+             FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+             WHERE a.grantee = 0)
+FROM pg_database d
+WHERE d.datname = ANY(%(server_databases)s)
+"""
+
+_SESSIONS = """
+SELECT usename, count(*) FROM pg_stat_activity
+WHERE starts_with(usename, %(role_prefix)s) AND backend_type = 'client backend'
+GROUP BY usename
+"""
+
 _USAGE = """
 SELECT d.datname, pg_database_size(d.oid), coalesce(s.connections, 0)
 FROM pg_database d
@@ -176,6 +222,7 @@ def read_catalogue(conn: psycopg.Connection) -> Snapshot:
         "database_prefix": naming.DATABASE_PREFIX,
         "role_prefix": naming.ROLE_PREFIX,
         "max_depth": _MAX_MEMBERSHIP_DEPTH,
+        "server_databases": list(admin_rules.SERVER_DATABASES),
     }
     roles_query = sql.SQL(_ROLES).format(flags=sql.SQL(", ").join(sql.Identifier(c) for c in PRIVILEGE_COLUMNS))
     counter = _Counter(conn)
@@ -187,6 +234,10 @@ def read_catalogue(conn: psycopg.Connection) -> Snapshot:
         database_rows = counter.all(_DATABASES, params)
         connector_rows = counter.all(_CONNECTORS, params)
         membership_rows = counter.all(_MEMBERSHIPS, params)
+        admin_rows = counter.all(ADMIN_SETTINGS_QUERY)
+        setting_rows = counter.all(_SETTINGS, params)
+        server_database_rows = counter.all(_SERVER_DATABASES, params)
+        session_rows = counter.all(_SESSIONS, params)
     info = conn.info
     server = ServerInfo(
         user=server_row[0],
@@ -216,6 +267,13 @@ def read_catalogue(conn: psycopg.Connection) -> Snapshot:
         connectors={name: frozenset(found) for name, found in connectors.items()},
         memberships=memberships,
         statements=counter.statements + 2,  # BEGIN and COMMIT
+        admin=admin_settings_from_rows(admin_rows),
+        settings=tuple(
+            SettingRow(database, role, tuple(config or ()))
+            for database, role, config in sorted(setting_rows, key=lambda r: (r[0] or "", r[1] or ""))
+        ),
+        server_databases={name: frozenset(public) for name, public in server_database_rows},
+        sessions={name: int(count) for name, count in session_rows},
     )
 
 

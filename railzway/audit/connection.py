@@ -13,6 +13,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from railzway import admin_session
 from railzway.audit.errors import CannotRun
 
 MASK = "***"
@@ -46,9 +47,10 @@ def scrub(text: str, url: str) -> str:
 
 
 def connect(url: str, application_name: str) -> psycopg.Connection:
-    """An autocommit connection to `url`, or `CannotRun` with a scrubbed, one-line reason."""
+    """An autocommit admin connection to `url` that no tenant setting can steer (`connect_admin`), or
+    `CannotRun` with a scrubbed, one-line reason."""
     try:
-        return psycopg.connect(
+        return admin_session.connect_admin(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name=application_name
         )
     except psycopg.Error as e:

@@ -61,12 +61,14 @@ def find(
     expected: Sequence[ExpectedTenant],
     known_org_ids: Collection[int],
     snapshot: Snapshot,
+    purged_org_ids: Collection[int] = (),
 ) -> list[Finding]:
     """Every finding and warning, findings first, then by org id.
 
     `expected` are the tenants this server should hold; `known_org_ids` every org the registry knows
     (with `--region`, tenants of other regions are known, so their objects are neither checked nor
-    orphans: in development one server serves every region).
+    orphans: in development one server serves every region). `purged_org_ids` are the Cloud DB's
+    tombstones: a purged org's role or database on the server is not an orphan but a reappearance.
     """
     results: list[Finding] = []
     for tenant in expected:
@@ -75,7 +77,7 @@ def find(
         results.extend(_database_findings(tenant, database))
         if database is not None and tenant.database in snapshot.connectors:
             results.extend(_connect_findings(tenant, database, snapshot.connectors[tenant.database], snapshot))
-    results.extend(_orphans(known_org_ids, snapshot))
+    results.extend(_orphans(known_org_ids, snapshot, purged_org_ids))
     expected_ids = {t.org_id for t in expected}
     results.extend(_membership_findings(snapshot, expected_ids, set(known_org_ids)))
     return sort_findings(results)
@@ -139,15 +141,16 @@ def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Fin
             f"its password expired at {role.valid_until}: the tenant cannot log in",
             f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'",
         )
-    if role.connection_limit != tenant.tier.connection_limit:
+    wanted_limit = rules.role_connection_limit(tenant.status, tenant.tier.connection_limit)
+    if role.connection_limit != wanted_limit:
         yield Finding(
             WARNING,
             "role-connection-limit",
             tenant.org_id,
             subject,
-            f"connection limit is {_limit(role.connection_limit)}; tier {tenant.tier_name} "
-            f"sets {tenant.tier.connection_limit}",
-            f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT {tenant.tier.connection_limit}",
+            f"connection limit is {_limit(role.connection_limit)}; "
+            + (f"tier {tenant.tier_name} sets {wanted_limit}" if not tenant.terminated else "the tenant is terminated"),
+            f"{_PULUMI_UP}; or ALTER ROLE {_ident(tenant.role)} CONNECTION LIMIT {wanted_limit}",
         )
 
 
@@ -268,14 +271,16 @@ def _connect_findings(
         )
 
 
-def _orphans(known_org_ids: Collection[int], snapshot: Snapshot) -> Iterator[Finding]:
+def _orphans(known_org_ids: Collection[int], snapshot: Snapshot, purged: Collection[int] = ()) -> Iterator[Finding]:
     for name in sorted(snapshot.databases):
-        yield from _orphan("database", name, naming.org_id_of_database(name), known_org_ids)
+        yield from _orphan("database", name, naming.org_id_of_database(name), known_org_ids, purged)
     for name in sorted(r for r in snapshot.roles if r.startswith(naming.ROLE_PREFIX)):
-        yield from _orphan("role", name, naming.org_id_of_role(name), known_org_ids)
+        yield from _orphan("role", name, naming.org_id_of_role(name), known_org_ids, purged)
 
 
-def _orphan(kind: str, name: str, org_id: int | None, known_org_ids: Collection[int]) -> Iterator[Finding]:
+def _orphan(
+    kind: str, name: str, org_id: int | None, known_org_ids: Collection[int], purged: Collection[int] = ()
+) -> Iterator[Finding]:
     if org_id is None:
         yield Finding(
             WARNING,
@@ -285,6 +290,16 @@ def _orphan(kind: str, name: str, org_id: int | None, known_org_ids: Collection[
             f"looks like a tenant {kind} but its name is not one the fleet creates",
             f"rename or drop it deliberately; tenant {kind}s are named "
             f"{naming.DATABASE_PREFIX if kind == 'database' else naming.ROLE_PREFIX}<org id>",
+        )
+    elif org_id not in known_org_ids and org_id in purged:
+        yield Finding(
+            FINDING,
+            f"purged-{kind}-reappeared",
+            org_id,
+            f"{kind} {name}",
+            f"org {org_id} was purged (its data deleted on request) and this {kind} exists again",
+            f"find who created it (pg_stat_activity, the server log); `railzway purge --org {org_id} "
+            f"--confirm {org_id}` takes a final backup and drops it again",
         )
     elif org_id not in known_org_ids:
         yield Finding(

@@ -18,6 +18,8 @@ def to_text(result: AuditResult) -> str:
         lines.append(f"{'':8} fix: {f.fix}")
     if result.login_matrix is not None:
         lines.append(login_matrix_line(result.login_matrix))
+    if result.admin_safe is not None:
+        lines.append(admin_line(result))
     lines.append(summary(result))
     return "\n".join(lines)
 
@@ -31,6 +33,14 @@ def login_matrix_line(c: MatrixCounts) -> str:
     )
 
 
+def admin_line(result: AuditResult) -> str:
+    """Whether a tenant database can steer the admin's sessions (issue 13), said every time."""
+    scope = f" of region {result.region}" if result.region else ""
+    if result.admin_safe:
+        return f"admin {result.server.user}{scope}: safe (role-level search_path pg_catalog, pg_temp)"
+    return f"admin {result.server.user}{scope}: NOT SAFE: a tenant database can steer its sessions (admin-steerable)"
+
+
 def summary(result: AuditResult) -> str:
     scope = f" in region {result.region}" if result.region else ""
     findings, warnings = result.count(FINDING), result.count(WARNING)
@@ -38,7 +48,8 @@ def summary(result: AuditResult) -> str:
     return (
         f"audit of {result.server.user}@{result.server.address} (PostgreSQL {result.server.version}): "
         f"{_plural(result.tenants, 'tenant')}{scope}: {verdict} "
-        f"({result.statements} statements, {result.seconds:.2f} s)"
+        f"({result.statements} statements, {result.inside_statements} inside tenant databases, "
+        f"{result.seconds:.2f} s)"
     )
 
 
@@ -56,6 +67,8 @@ def to_json(result: AuditResult) -> str:
         "region": result.region,
         "tenants": result.tenants,
         "statements": result.statements,
+        "inside_statements": result.inside_statements,
+        "admin": {"user": result.server.user, "safe": result.admin_safe},
         "seconds": round(result.seconds, 4),
         "counts": {FINDING: result.count(FINDING), WARNING: result.count(WARNING)},
         "findings": [f.as_dict() for f in result.findings],

@@ -21,8 +21,14 @@ from railzway.audit.catalogue import ServerInfo
 from railzway.audit.errors import CannotRun
 from railzway.audit.expected import expected_tenants
 from railzway.audit.findings import FINDING, WARNING, Finding, find, sort_findings
+from railzway.audit.hardening import hardening_findings
+from railzway.audit.inside import read_inside
 from railzway.audit.login_matrix import DEFAULT_SAMPLE, MatrixCounts, cloud_db_passwords, run_matrix
 from railzway.audit.report import TenantUsage, usage_rows
+from railzway.clouddb.connect import URL_ENV as CLOUD_DB_URL_ENV
+from railzway.clouddb.connect import CloudDBUnavailable, cloud_db_url
+from railzway.clouddb.connect import connect as connect_cloud_db
+from railzway.lifecycle import records
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 
@@ -45,6 +51,10 @@ class AuditResult:
     seconds: float
     findings: list[Finding]
     login_matrix: MatrixCounts | None = field(default=None)
+    inside_statements: int = 0
+    """Statements sent inside the tenant databases (one per database, each on its own connection)."""
+    admin_safe: bool | None = None
+    """Whether no tenant database can steer the admin's sessions (its role-level search_path); None: unread."""
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -67,7 +77,7 @@ def registry_or_cannot_run(directory: str | os.PathLike[str]) -> Registry:
     except RegistryError as e:
         shown = e.problems[:MAX_PROBLEMS_SHOWN]
         more = len(e.problems) - len(shown)
-        listing = "; ".join(p.text() for p in shown) + (f"; and {more} more" if more > 0 else "")
+        listing = "; ".join(p.brief() for p in shown) + (f"; and {more} more" if more > 0 else "")
         raise CannotRun(f"invalid registry {directory} (`railzway validate` lists every problem): {listing}") from None
 
 
@@ -91,7 +101,14 @@ def run_audit(
     started = time.perf_counter()
     with connection.connect(admin_url, AUDIT_APPLICATION) as conn:
         snapshot = _read(admin_url, lambda: catalogue.read_catalogue(conn))
-    findings = find(expected, registry.tenants.keys(), snapshot)
+    # One statement inside every tenant database that accepts connections: objects shadowing the catalogue.
+    inside = read_inside(admin_url, sorted(n for n, d in snapshot.databases.items() if d.allow_connections))
+    findings = sort_findings(
+        [
+            *find(expected, registry.tenants.keys(), snapshot, purged_org_ids(environ)),
+            *hardening_findings(expected, snapshot, inside),
+        ]
+    )
     seconds = time.perf_counter() - started
     log.info("audited %d tenants with %d statements in %.3f s", len(expected), snapshot.statements, seconds)
     counts = None
@@ -99,7 +116,31 @@ def run_audit(
         matrix = run_matrix(admin_url, expected, passwords, sample=sample)
         findings = sort_findings([*findings, *matrix.findings])
         counts = matrix.counts
-    return AuditResult(snapshot.server, region, len(expected), snapshot.statements, seconds, findings, counts)
+    admin_safe = None if snapshot.admin is None else not snapshot.admin.problems()
+    return AuditResult(
+        snapshot.server,
+        region,
+        len(expected),
+        snapshot.statements,
+        seconds,
+        findings,
+        counts,
+        inside.statements,
+        admin_safe,
+    )
+
+
+def purged_org_ids(environ: Mapping[str, str]) -> frozenset[int]:
+    """The purged orgs' tombstones from the Cloud DB when RAILZWAY_CLOUD_DB_URL is set (else none known)."""
+    if not environ.get(CLOUD_DB_URL_ENV, "").strip():
+        return frozenset()
+    try:
+        with connect_cloud_db(cloud_db_url(environ), AUDIT_APPLICATION) as conn:
+            return records.purged_org_ids(conn)
+    except CloudDBUnavailable as e:
+        raise CannotRun(str(e)) from None
+    except psycopg.errors.UndefinedTable:
+        raise CannotRun("the Cloud DB has no tenant_purges table yet: run `railzway migrate`") from None
 
 
 def run_report(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 import sys
 
+import click
 import typer
 
 from railzway.cli.common import CommandError, console_err, state
+from railzway.cli.manpage import man_page_style
 
 # Each module named here has `register(app)`; the order is the order `--help` lists them in.
 COMMAND_MODULES = (
@@ -26,6 +28,10 @@ COMMAND_MODULES = (
     "move",
     "serve",
     "demo",
+    "adopt",
+    "backup",
+    "restore",
+    "purge",
 )
 
 app = typer.Typer(
@@ -46,18 +52,26 @@ def _root(
 ) -> None:
     state.debug = debug
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
-        raise typer.Exit(0)
+        # As click does for any other missing argument: the usage on stderr and exit 2, so a script that
+        # forgot its command fails instead of passing.
+        typer.echo(ctx.get_help(), err=True)
+        typer.echo("\nerror: missing command (one of the commands above)", err=True)
+        raise typer.Exit(2)
 
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"railzway.cli.{_name}").register(app)
 
 
+def command() -> click.Command:
+    """The click command tree of `app`, its help in man-page style (`railzway.cli.manpage`)."""
+    return man_page_style(typer.main.get_command(app))
+
+
 def main() -> None:
     """Entry point: run the app, turning any failure into a clean message and exit status."""
     try:
-        code = app(standalone_mode=False)
+        code = command().main(standalone_mode=False)
         # Without standalone mode, `raise typer.Exit(n)` inside a command comes back as a return value.
         if isinstance(code, int) and code:
             sys.exit(code)
@@ -70,8 +84,6 @@ def main() -> None:
         console_err("aborted")
         sys.exit(130)
     except Exception as e:  # the last line of defence: operators get a sentence, not a traceback
-        import click
-
         # typer now raises its own click-compatible usage errors (typer.TyperException, exit 2), not click's.
         if isinstance(e, click.ClickException | typer.TyperException) and hasattr(e, "show"):
             e.show()

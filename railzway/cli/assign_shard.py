@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from railzway.cli.common import REGISTRY_OPTION, CommandError, console_err, registry_or_fail
-from railzway.loader import tenant_path, write_tenant
+from railzway.loader import UNPLACED_MESSAGE, check_registry
 from railzway.shards import assign_shards, has_recorded_shard, shard_key, unplaced
+from railzway.tenant_files import write_tenant
 
 
 def assign_shard(
@@ -19,7 +20,10 @@ def assign_shard(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a tenant file has no shard (CI)."),
 ) -> None:
     """Give new tenant files the least-loaded shard of their region (ties: the lowest shard)."""
-    registry = registry_or_fail(registry_dir)
+    if check:
+        _check(registry_dir)
+        return
+    registry = registry_or_fail(registry_dir, unplaced_ok=True)
     if org_ids:
         missing = [org for org in org_ids if org not in registry.tenants]
         if missing:
@@ -35,21 +39,25 @@ def assign_shard(
         todo = [registry.tenants[org] for org in dict.fromkeys(org_ids)]
     else:
         todo = unplaced(registry)
-    if check:
-        if todo:
-            for tenant in todo:
-                console_err(
-                    f"{tenant_path(registry_dir, tenant.org_id)}: error: shard: missing (run `railzway assign-shard`)"
-                )
-            raise CommandError(f"{len(todo)} tenant file(s) without a shard", 1)
-        print("every tenant file records its shard")
-        return
     if not todo:
         print("every tenant file already records its shard")
         return
     for tenant in assign_shards(registry, todo):
         path = write_tenant(registry_dir, tenant)
         print(f"org {tenant.org_id}: shard {shard_key(tenant.region, tenant.shard)} ({path})")
+
+
+def _check(registry_dir: Path) -> None:
+    """The rule `validate` applies, answered the same way: the same lines, exit 1."""
+    _, problems = check_registry(registry_dir)
+    missing = [p for p in problems if p.field == "shard" and p.message == UNPLACED_MESSAGE]
+    for problem in missing:
+        console_err(problem.text())
+    if missing:
+        raise CommandError(f"{len(missing)} tenant file(s) without a shard", 1)
+    if any(p.severity == "error" for p in problems):
+        raise CommandError(f"{registry_dir}: invalid registry (run `railzway validate`)", 1)
+    print("every tenant file records its shard")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ import typer
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 
-REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", help="The registry directory.")
+REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", metavar="DIR", help="The registry directory.")
 ADMIN_URL_OPTION = typer.Option(
     ...,
     "--admin-url",
@@ -41,10 +41,10 @@ def console_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def registry_or_fail(registry_dir: Path) -> Registry:
+def registry_or_fail(registry_dir: Path, *, unplaced_ok: bool = False) -> Registry:
     """The registry, or every problem on stderr and a CommandError pointing at `railzway validate`."""
     try:
-        return load_registry(registry_dir)
+        return load_registry(registry_dir, unplaced_ok=unplaced_ok)
     except RegistryError as e:
         for problem in e.problems:
             console_err(problem.text())

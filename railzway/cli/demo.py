@@ -15,7 +15,10 @@ app = typer.Typer(
 @app.command("up")
 def up() -> None:
     """Start the demo and run up, sync, audit and report (skipping what this machine lacks)."""
-    status = demo.up(typer.echo)
+    try:
+        status = demo.up(typer.echo)
+    except demo.DemoAlreadyRunning as e:
+        raise CommandError(str(e), 1) from None
     if status:
         raise CommandError("the demo finished with a failed step (see above)", status)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from railzway.cli.common import CommandError
+from railzway.cli.common import CommandError, console_err
 
 
 def serve(
@@ -26,7 +26,10 @@ def serve(
     try:
         settings = Settings.from_env()
     except SettingsError as e:
-        raise CommandError(str(e), 2) from None
+        # Every problem at once, one line each, so one edit of the environment fixes them all.
+        for problem in e.problems[:-1]:
+            console_err(f"error: {problem}")
+        raise CommandError(e.problems[-1], 2) from None
     logs.configure(settings.secrets)
     try:
         asyncio.run(run(settings, host, port))

@@ -1,11 +1,14 @@
 """`railzway sync --outputs FILE | --stack NAME`: write a stack's `tenants` output into the Cloud DB.
 
 The post-deploy hook. FILE is what `pulumi stack output --json --show-secrets` prints (`-`: standard
-input); `--stack` reads the same outputs through the Automation API. Prints a summary, never a secret.
+input); `--stack` reads the same outputs through the Automation API, and then also records the registry
+revision the stack applied (`railzway.apply.sync_and_record`, the path every `up` ends with): the commit of
+the project's registry checkout when it is clean, or `--revision`. Prints a summary, never a secret.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -16,10 +19,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from railzway.apply import ApplyFailed, CloudDB, applied_by_here, checkout_revision, sync_and_record
 from railzway.cli.common import CommandError, console_err
 from railzway.clouddb import (
     CloudDBUnavailable,
     CredentialsKeyError,
+    KeyRing,
     MigrationError,
     OutputsError,
     cloud_db_url,
@@ -30,8 +35,11 @@ from railzway.clouddb import (
     parse_outputs,
     sync_tenants,
 )
+from railzway.registry_location import DEFAULT_REGISTRY_DIR
+from railzway.stacks import Changes, StackResult
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+_FULL_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Below this many tenants a sync takes well under a second: no progress bar.
 PROGRESS_THRESHOLD = 1000
 
@@ -46,10 +54,25 @@ def sync(
     work_dir: Path = typer.Option(
         PROJECT_DIR, "--work-dir", metavar="DIR", show_default="this project", help="The Pulumi project of --stack."
     ),
+    revision: str | None = typer.Option(
+        None,
+        "--revision",
+        metavar="COMMIT",
+        help="With --stack: the registry commit the stack applied (default: the project's checkout, when clean).",
+    ),
+    applied_by: str | None = typer.Option(
+        None,
+        "--applied-by",
+        metavar="WHO",
+        help="With --stack: who applied it (default: the workflow run, or user@host).",
+    ),
 ) -> None:
     """Upsert one Cloud DB row per tenant of a stack's outputs, in one transaction."""
     if (outputs is None) == (stack is None):
         raise CommandError("give exactly one of --outputs FILE and --stack NAME", 2)
+    # The cheapest preconditions first: a missing CLI is found before the operator is asked for keys.
+    if stack is not None:
+        _require_pulumi()
     try:
         keys = load_keys()
         url = cloud_db_url()
@@ -62,6 +85,11 @@ def sync(
         for problem in e.problems:
             console_err(problem)
         raise CommandError(f"{_source(outputs, stack)}: {len(e.problems)} problem(s); nothing was written", 1) from None
+    if stack is not None:
+        _sync_stack(url, keys, stack, raw, len(tenants), work_dir, revision, applied_by)
+        return
+    if revision is not None or applied_by is not None:
+        raise CommandError("--revision and --applied-by go with --stack", 2)
     try:
         with connect(url, application_name="railzway sync") as conn, _progress(len(tenants)) as progress:
             summary = sync_tenants(conn, tenants, keys, stack=stack, progress=progress)
@@ -72,6 +100,40 @@ def sync(
     except psycopg.Error as e:
         raise CommandError(f"the Cloud DB refused the sync: {database_error(e)}; nothing was written", 1) from None
     print(summary.text())
+
+
+def _sync_stack(
+    url: str,
+    keys: KeyRing,
+    stack: str,
+    raw: Any,
+    count: int,
+    work_dir: Path,
+    revision: str | None,
+    applied_by: str | None,
+) -> None:
+    commit = revision or checkout_revision(work_dir / DEFAULT_REGISTRY_DIR)
+    if commit is not None and not _FULL_COMMIT.match(commit):
+        raise CommandError(f"--revision must be a full 40-character commit id, not {commit!r}", 2)
+    result = StackResult(stack, "up", Changes(), raw if isinstance(raw, dict) else {})
+    try:
+        with _progress(count) as progress:
+            applied = sync_and_record(
+                CloudDB(url, keys),
+                result,
+                revision=commit,
+                applied_by=applied_by or applied_by_here(),
+                progress=progress,
+            )
+    except ApplyFailed as e:
+        raise CommandError(e.reason.removeprefix("the update ran, but "), 2 if e.transient else 1) from None
+    print(applied.synced.text())
+    if applied.recorded is not None:
+        console_err(f"stack {stack}: recorded registry revision {applied.recorded.revision[:12]}")
+    else:
+        console_err(
+            f"stack {stack}: no registry revision recorded ({work_dir / DEFAULT_REGISTRY_DIR} is not a clean git checkout)"
+        )
 
 
 def _read_file(name: str) -> Any:
@@ -92,13 +154,6 @@ def _read_file(name: str) -> Any:
 
 def _read_stack(name: str, work_dir: Path) -> dict[str, Any]:
     """The stack's outputs with secrets in the clear, as `pulumi stack output --json --show-secrets`."""
-    if shutil.which("pulumi") is None:
-        raise CommandError(
-            "the pulumi CLI is not on PATH, so --stack cannot read the outputs: install it "
-            "(https://www.pulumi.com/docs/install/), or pass the outputs with "
-            "`pulumi stack output --json --show-secrets | python -m railzway sync --outputs -`",
-            2,
-        )
     from pulumi import automation as auto
 
     try:
@@ -110,6 +165,16 @@ def _read_stack(name: str, work_dir: Path) -> dict[str, Any]:
         raise CommandError(f"pulumi could not read the outputs of stack {name!r}: {_pulumi_reason(e)}", 2) from None
     except FileNotFoundError:
         raise CommandError("the pulumi CLI could not be run", 2) from None
+
+
+def _require_pulumi() -> None:
+    if shutil.which("pulumi") is None:
+        raise CommandError(
+            "the pulumi CLI is not on PATH, so --stack cannot read the outputs: install it "
+            "(https://www.pulumi.com/docs/install/), or pass the outputs with "
+            "`pulumi stack output --json --show-secrets | python -m railzway sync --outputs -`",
+            2,
+        )
 
 
 def _pulumi_reason(error: Exception) -> str:

@@ -9,6 +9,7 @@ prints them) and writes rows. Every function takes its psycopg connection as an 
     sync(conn, outputs, keys, stack=...)    one transaction; returns SyncSummary
     rekey(conn, keys)                       every password under the first key
     credentials(conn, keys) -> {org_id: Credentials(user, password, db_name)}
+    record_revision(conn, stack, commit, by) / stack_revisions(conn)   what each stack last applied
 """
 
 from railzway.clouddb.connect import URL_ENV, CloudDBUnavailable, cloud_db_url, connect, database_error
@@ -38,6 +39,7 @@ from railzway.clouddb.migrate import (
 from railzway.clouddb.outputs import OutputsError, TenantOutput, parse_json, parse_outputs
 from railzway.clouddb.read import Credentials, CredentialsError, credentials, instance_state
 from railzway.clouddb.rekey import RekeyError, RekeySummary, rekey
+from railzway.clouddb.revisions import StackRevision, record_revision, stack_revisions
 from railzway.clouddb.sync import SyncSummary, sync, sync_tenants
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "RekeySummary",
     "SchemaOutOfDate",
     "SchemaStep",
+    "StackRevision",
     "SyncSummary",
     "TenantOutput",
     "cloud_db_url",
@@ -74,8 +77,10 @@ __all__ = [
     "parse_json",
     "parse_keys",
     "parse_outputs",
+    "record_revision",
     "rekey",
     "require_current",
+    "stack_revisions",
     "status",
     "sync",
     "sync_tenants",

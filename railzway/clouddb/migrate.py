@@ -31,7 +31,7 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-_FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9_.-]+)\.(?P<direction>up|down)\.sql$")
+_FILE_RE = re.compile(r"(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9_.-]+)\.(?P<direction>up|down)\.sql")
 
 # golang-migrate's database.GenerateAdvisoryLockId: crc32(schema NUL table NUL database) * salt, as uint32.
 _GOLANG_MIGRATE_LOCK_SALT = 1486364155
@@ -52,7 +52,7 @@ class DirtyDatabase(MigrationError):
             f"{source.name}: the schema is dirty at version {version} ({label} failed or was interrupted); "
             f"nothing was migrated. Our migrations run in a transaction, so its changes were rolled back, but "
             f"a Go migrator's may not have been: check table `{source.table}` and the objects {label} creates, "
-            f"repair by hand if needed, then run `python -m railzway migrate --force {force_to}` "
+            f"repair by hand if needed, then run `python -m railzway migrate --force {force_to} --source {source.name}` "
             "and migrate again"
         )
         self.version = version
@@ -98,7 +98,7 @@ class MigrationSource:
         """The up migrations in version order; a malformed directory is an error, not a skipped file."""
         found: dict[int, Migration] = {}
         for entry in self.files.iterdir():
-            m = _FILE_RE.match(entry.name)
+            m = _FILE_RE.fullmatch(entry.name)
             if m is None:
                 if entry.name.endswith(".sql"):
                     raise MigrationError(f"{self.name}: {entry.name} is not named NNNNNN_name.up.sql or .down.sql")
@@ -181,7 +181,8 @@ class MigrationSource:
             raise MigrationError(
                 f"{self.name}: {migration.label} failed: {reason}. Its changes were rolled back and the schema "
                 f"is marked dirty at version {migration.version}: fix the cause, then run "
-                f"`python -m railzway migrate --force {_version_arg(self.previous(migration.version))}` and migrate again"
+                f"`python -m railzway migrate --force {_version_arg(self.previous(migration.version))} --source {self.name}` "
+                "and migrate again"
             ) from None
 
     def _ensure_table(self, conn: psycopg.Connection) -> None:
@@ -249,9 +250,11 @@ def require_current(conn: psycopg.Connection, source: MigrationSource = CLOUD_DB
     version, dirty = source.status(conn)
     latest = source.latest()
     if dirty or version != latest:
-        state = "never migrated" if version is None else f"at version {version}{' (dirty)' if dirty else ''}"
+        state = (
+            "has never been migrated" if version is None else f"is at version {version}{' (dirty)' if dirty else ''}"
+        )
         raise SchemaOutOfDate(
-            f"the Cloud DB schema is {state}; this program needs version {latest}: run `python -m railzway migrate`"
+            f"the Cloud DB schema {state}; this program needs version {latest}: run `python -m railzway migrate`"
         )
 
 

@@ -18,8 +18,13 @@ from railzway import naming
 from railzway.model import image_tag_problem
 
 TENANTS_OUTPUT = "tenants"
-_ORG_KEY_RE = re.compile(r"^[1-9][0-9]{0,18}$")
+_ORG_KEY_RE = re.compile(r"[1-9][0-9]{0,18}")
 _KEY_PROBLEM = "the key must be the org id, a positive integer"
+# Checked in pydantic's core (Rust regex: `$` is the end of the text, never before a trailing newline).
+# Names and versions are exact-compared or pattern-checked after; these keep control characters out of
+# the free-form fields, which end up in Cloud DB rows and the service's answers.
+_VISIBLE_ASCII = r"^[\x21-\x7e]+$"
+_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 # What `pulumi stack output --json` prints for a secret without --show-secrets.
 _SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a placeholder, not a password
 
@@ -43,19 +48,19 @@ class TenantOutput(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     org_id: int = Field(gt=0, le=naming.MAX_ORG_ID)
-    db_host: str = Field(min_length=1, max_length=255)
+    db_host: str = Field(min_length=1, max_length=255, pattern=_VISIBLE_ASCII)
     db_port: int = Field(ge=1, le=65535)
     db_name: str
     db_user: str
-    db_password: str = Field(min_length=1, repr=False)
-    database_url: str = Field(min_length=1, repr=False)
+    db_password: str = Field(min_length=1, repr=False, pattern=_VISIBLE_ASCII)
+    database_url: str = Field(min_length=1, repr=False, pattern=_VISIBLE_ASCII)
     # Null for a tenant without a Nomad job. May be absent altogether: the engine can drop null-valued
     # keys of a nested output map, and a missing key means the same thing.
     nomad_job_id: str | None = None
     status: Literal["running", "stopped", "terminated"]
-    tier: str = Field(min_length=1, max_length=50)
+    tier: str = Field(min_length=1, max_length=50, pattern=_NAME)
     version: str = Field(min_length=1, max_length=50)
-    region: str = Field(min_length=1, max_length=64)
+    region: str = Field(min_length=1, max_length=64, pattern=_NAME)
 
 
 def _semantic_problems(key: str, tenant: TenantOutput, pinned: dict[str, bool]) -> list[str]:
@@ -76,7 +81,7 @@ def _semantic_problems(key: str, tenant: TenantOutput, pinned: dict[str, bool]) 
         return []  # the common case, decided without building a message
     problems = []
     if key != org:
-        problems.append("org_id: does not match its key" if _ORG_KEY_RE.match(key) else _KEY_PROBLEM)
+        problems.append("org_id: does not match its key" if _ORG_KEY_RE.fullmatch(key) else _KEY_PROBLEM)
     problems.extend(
         f"{name}: is the placeholder '[secret]': export the outputs with --show-secrets"
         for name, value in (("db_password", tenant.db_password), ("database_url", tenant.database_url))
@@ -120,7 +125,7 @@ def parse_outputs(outputs: object) -> list[TenantOutput]:
     except ValidationError as e:
         problems.extend(_describe(error) for error in e.errors(include_url=False, include_input=False))
         if isinstance(tenants, Mapping):
-            problems.extend((str(key), _KEY_PROBLEM) for key in tenants if not _ORG_KEY_RE.match(str(key)))
+            problems.extend((str(key), _KEY_PROBLEM) for key in tenants if not _ORG_KEY_RE.fullmatch(str(key)))
         parsed = None
     if parsed is not None:
         pinned: dict[str, bool] = {}
@@ -145,6 +150,7 @@ def _describe(error: Any) -> tuple[str, str]:
         "model_type": "must be an object",
         "model_attributes_type": "must be an object",
         "string_too_short": "must not be empty",
+        "string_pattern_mismatch": "contains characters it may not (spaces, control characters, or outside its name scheme)",
     }.get(error["type"], error["msg"])
     if not fields:
         return (org, message)

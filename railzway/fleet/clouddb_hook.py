@@ -1,4 +1,5 @@
-"""The post-deploy hook of `fleet up`: each stack that deployed writes its outputs to the Cloud DB.
+"""The post-deploy hook of `fleet up`: each stack that deployed writes its outputs to the Cloud DB and
+records the registry revision it applied (`railzway.apply.sync_and_record`, the one apply path).
 
 One connection per stack, so stacks that finish together sync in parallel; the sync serializes its own
 writers with an advisory lock. Rows are labelled with the stack, so a tenant that left a stack is reported
@@ -7,7 +8,8 @@ absent by that stack's sync only.
 
 from __future__ import annotations
 
-from railzway.clouddb import KeyRing, connect, require_current, sync
+from railzway.apply import CloudDB, sync_and_record
+from railzway.clouddb import KeyRing, connect, require_current
 from railzway.fleet.runner import AfterUp
 from railzway.stacks import StackResult
 
@@ -18,12 +20,13 @@ def check_cloud_db(url: str) -> None:
         require_current(conn)
 
 
-def clouddb_sync(url: str, keys: KeyRing) -> AfterUp:
-    """An `AfterUp` that syncs the stack's outputs and returns the sync's one-line summary."""
+def clouddb_sync(url: str, keys: KeyRing, revision: str | None = None, applied_by: str = "fleet up") -> AfterUp:
+    """An `AfterUp` that syncs the stack's outputs, records `revision` (None: not a commit, nothing recorded)
+    and returns the sync's one-line summary."""
 
     def after_up(result: StackResult) -> str:
-        with connect(url, application_name=f"railzway fleet {result.stack}") as conn:
-            summary = sync(conn, result.outputs, keys, stack=result.stack)
-        return summary.text(show_absent=0).splitlines()[0]
+        applied = sync_and_record(CloudDB(url, keys), result, revision=revision, applied_by=applied_by)
+        line = applied.synced.text(show_absent=0).splitlines()[0]
+        return line if revision is None else f"{line}; at {revision[:12]}"
 
     return after_up

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from railzway.loader import write_tenant
 from railzway.model import Registry, Tenant
 from railzway.shards import ShardStack, shard_key, stack_of, with_shard
 from railzway.stacks import STACK_ENV, OnOutput, StackLocked, StackRef, StackRunner, tenant_urn
+from railzway.tenant_files import write_tenant
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,8 @@ def registry_at_revision(registry_dir: str | Path, revision: str) -> Registry | 
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(tmp, filter="data")
         try:
-            return load_registry(Path(tmp) / relative)
+            # A base revision may predate the rule that every tenant file records its shard.
+            return load_registry(Path(tmp) / relative, unplaced_ok=True)
         except RegistryError as e:
             # Name the files as `<revision>:<path>` (what `git show` takes), not by the temporary directory.
             raise RegistryError(

@@ -71,8 +71,17 @@ class FleetObserver(Protocol):
     def finished(self, outcome: StackOutcome) -> None: ...
 
 
-def default_parallelism() -> int:
-    return os.cpu_count() or 1
+# Stacks of one region share one PostgreSQL server, and each stack's postgresql provider keeps up to 20
+# admin connections (its `maxConnections` default): four stacks at once already hold 80 of a default
+# server's 100. One stack's `up` keeps about one core busy (engine, language host, provider plugins), so
+# more stacks than cores only queue for CPU. bench/README.md, "Fleet parallelism", has the figures.
+MAX_DEFAULT_PARALLELISM = 4
+
+
+def default_parallelism(cpus: int | None = None) -> int:
+    """How many stacks run at once unless `--parallel` says: one per core, at most four."""
+    available = (os.cpu_count() if cpus is None else cpus) or 1
+    return max(1, min(available, MAX_DEFAULT_PARALLELISM))
 
 
 def run_fleet(
@@ -84,7 +93,7 @@ def run_fleet(
     after_up: AfterUp | None = None,
     observer: FleetObserver | None = None,
 ) -> FleetReport:
-    """Run `operation` on every stack, at most `parallel` at once (default: the number of cores)."""
+    """Run `operation` on every stack, at most `parallel` at once (default: `default_parallelism()`)."""
     width = default_parallelism() if parallel is None else parallel
     if width < 1:
         raise ValueError(f"parallel must be at least 1, got {width}")

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from railzway import naming
-from railzway.model import Registry, Tenant
+from railzway.model import Registry, Tenant, downgrade_problem
 
 
 class Action(enum.StrEnum):
@@ -68,11 +68,21 @@ BODIES: dict[Action, type[_Body]] = {
 
 
 class Rejected(Exception):
-    """A request that must not change anything: HTTP `status`, the `field` at fault and why."""
+    """A request that must not change anything: HTTP `status`, the `field` at fault and why.
 
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    `problems` lists every (field, message) found, so one answer names every bad field; `field` and
+    `message` are the first of them.
+    """
+
+    def __init__(self, status: int, field: str, message: str, *more: tuple[str, str]) -> None:
+        self.problems = [(field, message), *more]
+        super().__init__("; ".join(f"{f}: {m}" for f, m in self.problems))
         self.status, self.field, self.message = status, field, message
+
+    @classmethod
+    def every(cls, status: int, problems: list[tuple[str, str]]) -> Rejected:
+        first, *more = problems
+        return cls(status, *first, *more)
 
 
 @dataclass(frozen=True)
@@ -158,23 +168,40 @@ def plan(
 def _deploy(
     org_id: int, current: Tenant | None, body: DeployBody, registry: Registry, new_shard: Callable[[str], int]
 ) -> Change:
+    problems: list[tuple[str, str]] = []
     if current is not None:
         if body.region is not None and body.region != current.region:
-            raise Rejected(
-                422,
-                "region",
-                f"organization {org_id} lives in {current.region!r}; moving it to another region is not supported",
+            problems.append(
+                (
+                    "region",
+                    f"organization {org_id} lives in {current.region!r}; moving it to another region is not supported",
+                )
             )
-        # The control plane states the tier now: a downgrade scheduled earlier no longer applies.
-        return _changed(
-            current, {"version": body.version, "tier": body.tier, "downgrade": None}, registry, created=False
-        )
-    region = body.region or _default_region(registry)
-    if region not in registry.regions.regions:
-        known = ", ".join(sorted(registry.regions.regions))
-        raise Rejected(422, "region", f"unknown region {region!r} (known: {known})")
-    data = {"org_id": org_id, "tier": body.tier, "version": body.version, "region": region}
-    tenant = _validated(data, registry)  # field errors first, before a shard is chosen
+        try:
+            # The control plane states the tier now: a downgrade scheduled earlier no longer applies.
+            change = _changed(
+                current, {"version": body.version, "tier": body.tier, "downgrade": None}, registry, created=False
+            )
+        except Rejected as e:
+            problems.extend(e.problems)
+        if problems:
+            raise Rejected.every(422, problems)
+        return change
+    region: str | None
+    try:
+        region = body.region or _default_region(registry)
+    except Rejected as e:
+        problems.extend(e.problems)
+        region = None
+    data: dict[str, Any] = {"org_id": org_id, "tier": body.tier, "version": body.version, "region": region}
+    try:
+        tenant = _validated(data, registry)  # every field error first, before a shard is chosen
+    except Rejected as e:
+        # Without a region the model also says `region` is missing; the problem above says why.
+        problems.extend(p for p in e.problems if region is not None or p[0] != "region")
+    if problems:
+        raise Rejected.every(422, problems)
+    assert region is not None
     placed = _validated({**data, "shard": new_shard(region)}, registry)
     changes = {name: {"from": None, "to": value} for name, value in _visible(tenant).items()}
     changes["shard"] = {"from": None, "to": placed.shard}
@@ -191,13 +218,21 @@ def _default_region(registry: Registry) -> str:
 
 
 def _downgrade(current: Tenant, body: DowngradeBody, registry: Registry, today: dt.date) -> dict[str, Any]:
+    problems: list[tuple[str, str]] = []
     if body.tier not in registry.tiers.tiers:
         known = ", ".join(sorted(registry.tiers.tiers))
-        raise Rejected(422, "tier", f"unknown tier {body.tier!r} (known: {known})")
-    if body.tier == current.tier:
-        raise Rejected(422, "tier", f"organization {current.org_id} is already on tier {body.tier!r}")
+        problems.append(("tier", f"unknown tier {body.tier!r} (known: {known})"))
+    elif body.tier == current.tier:
+        problems.append(("tier", f"organization {current.org_id} is already on tier {body.tier!r}"))
+    else:
+        higher = downgrade_problem(registry.tiers.tiers[current.tier], registry.tiers.tiers[body.tier])
+        if higher:
+            # Checked here too: dated today, the change applies at once and no downgrade block is validated.
+            problems.append(("tier", f"tier {body.tier!r} is not lower than tier {current.tier!r}: {higher}"))
     if body.at < today:
-        raise Rejected(422, "at", f"{body.at.isoformat()} is in the past (today is {today.isoformat()}, UTC)")
+        problems.append(("at", f"{body.at.isoformat()} is in the past (today is {today.isoformat()}, UTC)"))
+    if problems:
+        raise Rejected.every(422, problems)
     if body.at == today:
         return {"tier": body.tier, "downgrade": None}
     return {"downgrade": {"tier": body.tier, "at": body.at}}
@@ -223,7 +258,10 @@ def _validated(data: dict[str, Any], registry: Registry) -> Tenant:
     try:
         return Tenant.model_validate(data, context=registry.context())
     except ValidationError as e:
-        error = e.errors(include_url=False)[0]
-        location = ".".join(str(part) for part in error["loc"]) or "body"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise Rejected(422, _BODY_FIELD.get(location, location), message) from None
+        problems: list[tuple[str, str]] = []
+        for error in e.errors(include_url=False):
+            location = ".".join(str(part) for part in error["loc"]) or "body"
+            problem = (_BODY_FIELD.get(location, location), str(error["msg"]).removeprefix("Value error, "))
+            if problem not in problems:
+                problems.append(problem)
+        raise Rejected.every(422, problems) from None

@@ -1,9 +1,11 @@
 """The HTTP API (FastAPI). `create_app(service)` builds it around a `Service`; nothing is global.
 
-Errors are `{"detail": "<sentence>", "field": "<field or null>"}`: 400 for a malformed org id in the
-path, 404 for an unknown org or request, 409 for a change the tenant's state forbids, 422 for a body
-the registry model rejects, 401 without a valid bearer token, 503 when the Cloud DB or the registry
-cannot be used. A rejected request changes nothing.
+Errors are `{"detail": "<sentence>", "field": "<field or null>"}` (with `errors`, every field at fault,
+when the request itself is wrong): 400 for a malformed org id in the path, 404 for an unknown org or
+request, 409 for a change the tenant's state forbids, 422 for a body the registry model rejects (every
+bad field at once), 401 without a valid bearer token and 413 for a body over a few KiB (both before the
+body is read, see `guard`), 503 when the Cloud DB or the registry cannot be used. A rejected request
+changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from railzway.clouddb.read import STATE_COLUMNS
 from railzway.service import store
@@ -36,6 +39,7 @@ from railzway.service.actions import (
     parse_org_id,
 )
 from railzway.service.core import Service
+from railzway.service.guard import MAX_BODY_BYTES, AuthAndBodyLimit, too_large
 from railzway.service.intake import IntakeUnavailable
 from railzway.service.logs import for_requests
 from railzway.service.registry import RegistryUnavailable
@@ -61,9 +65,15 @@ Key = Annotated[
 ]
 
 
-class ErrorBody(BaseModel):
+class FieldError(BaseModel):
+    field: str
     detail: str
-    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="Every problem, `field: why`, separated by `; `.")
+    field: str | None = Field(default=None, description="The first field at fault.")
+    errors: list[FieldError] | None = Field(default=None, description="400/404/409/422: every field at fault.")
 
 
 class AcceptedBody(BaseModel):
@@ -79,7 +89,7 @@ class EventBody(BaseModel):
 
 class RequestBody(BaseModel):
     request_id: str
-    org_id: int
+    org_id: int | None = Field(description="The organization; null for a reconcile request (a whole stack).")
     action: str
     params: dict[str, Any]
     stack: str
@@ -94,6 +104,17 @@ class RequestBody(BaseModel):
     finished_at: str | None
     updated_at: str
     events: list[EventBody] | None = None
+
+
+class StackStatusBody(BaseModel):
+    stack: str
+    revision: str | None = Field(description="The registry commit the stack last applied (null: none recorded).")
+    applied_at: str | None
+    applied_by: str | None = Field(description="The service request(s) or the workflow run that applied it.")
+    head: str | None = Field(description="The registry branch head (null without a git remote).")
+    behind: int | None = Field(description="Commits on the branch after `revision`.")
+    tenants_changed: list[int] = Field(description="Tenants whose file changed between `revision` and `head`.")
+    drift: str = Field(description='"current", "drifted: 3 commits behind, tenants 1003, 1004 changed", ...')
 
 
 class OrgBody(BaseModel):
@@ -112,6 +133,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Missing or invalid bearer token."),
         (404, "No such organization or request."),
         (409, "The tenant's state forbids the change."),
+        (413, f"The body is over {MAX_BODY_BYTES} bytes; it was not read."),
         (422, "A field is invalid; `field` names it. Nothing changed."),
         (503, "The Cloud DB or the registry cannot be used; nothing changed."),
     )
@@ -154,6 +176,15 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     )
     digests = [hashlib.sha256(t.encode()).digest() for t in service.settings.api_tokens]
     bearer = HTTPBearer(auto_error=False, description="One of RAILZWAY_API_TOKENS.")
+    # The token and the body's size are checked before FastAPI reads the body (see `guard`); the
+    # dependency below repeats the token check so that no /v1 route can be reached without it. The last
+    # middleware added runs first: the gate, then starlette's count of the bytes actually received.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
+    app.add_middleware(AuthAndBodyLimit, token_valid=lambda token: token_matches(token, digests))
+
+    @app.exception_handler(413)
+    async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": too_large(MAX_BODY_BYTES), "field": "body"}, status_code=413)
 
     async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not token_matches(credentials.credentials, digests):
@@ -169,13 +200,16 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
 
     @app.exception_handler(Rejected)
     async def _rejected(request: Request, exc: Rejected) -> JSONResponse:
-        return JSONResponse({"detail": f"{exc.field}: {exc.message}", "field": exc.field}, status_code=exc.status)
+        return _problems(exc.status, exc.problems)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        error = exc.errors()[0]
-        field, message = _field_of(error)
-        return JSONResponse({"detail": f"{field}: {message}", "field": field}, status_code=422)
+        problems: list[tuple[str, str]] = []
+        for error in exc.errors():
+            problem = _field_of(error)
+            if problem not in problems:
+                problems.append(problem)
+        return _problems(422, problems)
 
     @app.exception_handler(RegistryUnavailable)
     @app.exception_handler(IntakeUnavailable)
@@ -265,11 +299,28 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
             requests=[_request_body(r) for r in latest],
         )
 
+    @app.get("/v1/stacks", response_model=list[StackStatusBody], tags=["stacks"], **secured)
+    async def get_stacks() -> list[StackStatusBody]:
+        """Every stack's recorded registry revision (when, by whom) and how far it is behind the branch head."""
+        return [StackStatusBody(**status.as_dict()) for status in await service.stack_statuses()]
+
     return app
 
 
 class _Unauthorized(Exception):
     pass
+
+
+def _problems(status: int, problems: list[tuple[str, str]]) -> JSONResponse:
+    """Every problem of a request in one answer: `detail` and `field` as before, `errors` lists them all."""
+    return JSONResponse(
+        {
+            "detail": "; ".join(f"{field}: {message}" for field, message in problems),
+            "field": problems[0][0],
+            "errors": [{"field": field, "detail": message} for field, message in problems],
+        },
+        status_code=status,
+    )
 
 
 async def _synced_row(conn: psycopg.AsyncConnection[Any], org_id: int) -> dict[str, Any] | None:

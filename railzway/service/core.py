@@ -14,12 +14,16 @@ import procrastinate
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from railzway.apply import CloudDB
+from railzway.registry_git import Identity, RegistryClone
+from railzway.revision_status import StackStatus, stack_statuses
 from railzway.service.intake import Intake
 from railzway.service.queue import MAINTENANCE_QUEUE, STACK_QUEUE, register_tasks
 from railzway.service.registry import RegistryAccess
+from railzway.service.registry_commits import ClonedRegistry, RegistryCommits
 from railzway.service.runner import RunnerFactory, Updater, runner_factory
 from railzway.service.settings import Settings
-from railzway.service.work import StackWork
+from railzway.service.work import StackWork, read_revisions
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,65 @@ class Service:
             kwargs={"application_name": f"{name} serve", "connect_timeout": 10},
         )
         self.queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
-        self.registry = RegistryAccess(settings.registry_dir)
-        self.intake = Intake(self.pool, self.queue, self.registry, settings.stack_env)
-        updater = Updater(runner or runner_factory(settings), settings.cloud_db_url, settings.keys)
-        self.work = StackWork(self.pool, self.queue, updater, self.intake, self.registry, tuning)
-        register_tasks(self.queue, self.work, tuning.recovery_every_seconds)
+        self.commits: RegistryCommits | None = None
+        if settings.registry_remote is None:
+            self.registry: RegistryAccess = RegistryAccess(settings.registry_dir)
+        else:
+            # The registry directory is `tenants/` of the service's own clone of the branch.
+            directory = settings.registry_dir.absolute()
+            clone = RegistryClone(
+                directory.parent,
+                settings.registry_remote,
+                settings.registry_branch,
+                Identity(*settings.author),
+                registry=directory.name,
+            )
+            self.registry = ClonedRegistry(clone)
+            self.commits = RegistryCommits(clone, self.registry)
+        self.intake = Intake(self.pool, self.queue, self.registry, settings.stack_env, commits=self.commits)
+        self.cloud_db = CloudDB(settings.cloud_db_url, settings.keys)
+        updater = Updater(
+            runner or runner_factory(settings), self.cloud_db, settings.registry_dir, self.commits, settings.stack_env
+        )
+        self.work = StackWork(
+            self.pool,
+            self.queue,
+            updater,
+            self.intake,
+            self.registry,
+            tuning,
+            commits=self.commits,
+            cloud_db=self.cloud_db,
+            stack_env=dict(settings.stack_env),
+        )
+        register_tasks(self.queue, self.work, tuning.recovery_every_seconds, settings.reconcile_minutes)
         self._opened = False
+
+    def start_registry(self) -> str | None:
+        """Clone the registry branch (first start) or bring the clone to the remote's head; the head.
+
+        Blocking, and before anything is accepted: without its clone the service cannot change anything.
+        """
+        if self.commits is None:
+            log.warning(
+                "RAILZWAY_REGISTRY_REMOTE is not set: changes are written to %s, not committed to git",
+                self.settings.registry_dir,
+            )
+            return None
+        head = self.commits.start()
+        log.info("registry clone at %s (branch %s)", head[:12], self.settings.registry_branch)
+        return head
+
+    async def stack_statuses(self) -> list[StackStatus]:
+        """Every stack's recorded revision against the branch head (as fetched now)."""
+        recorded = await asyncio.to_thread(read_revisions, self.settings.cloud_db_url)
+        if self.commits is None:
+            return stack_statuses(None, None, recorded, [])
+        commits = self.commits
+        head = await asyncio.to_thread(commits.clone.refresh)
+        registry = await asyncio.to_thread(self.registry.full)
+        names = [ref.name for ref in self.work.stacks(registry)]
+        return await asyncio.to_thread(stack_statuses, commits.clone.git, head, recorded, names, commits.clone.registry)
 
     async def open(self) -> None:
         """Start the pool. It connects in the background, so the service starts while the Cloud DB is down."""
@@ -99,6 +156,12 @@ class Service:
             "fetch_job_polling_interval": tuning.poll_seconds,
             "abort_job_polling_interval": max(tuning.poll_seconds, 1.0),
         }
+        try:
+            # On start: a crash between a commit and its `up` (or a missed deploy) is healed now, not at the
+            # first scheduled tick.
+            await self.work.reconcile()
+        except Exception as e:
+            log.error("reconcile on start failed: %s", type(e).__name__)
         workers = [
             asyncio.create_task(
                 self._keep_running(

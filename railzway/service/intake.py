@@ -20,6 +20,11 @@ Idempotency-Key and the retry records the request, finding the file already as a
 retried, the next update of that stack applies the file, as it would any edit to the registry. Writing the
 file after the commit instead would leave the opposite window, a request accepted whose change was
 never written, which a worker would report as applied: a lost request, the worse failure.
+
+With a registry remote (`railzway.service.registry_commits`), step 3 and 5 become one: the change is
+planned on the remote's latest branch head, committed (the request id in its message) and pushed before
+the request row is inserted; a failed commit of the transaction reverts the pushed commit. A crash between
+the push and the commit leaves the change on the branch with no request: the reconcile applies it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +42,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from railzway.registry_git import GitError, Published
 from railzway.service import store
 from railzway.service.actions import Action, Change, Rejected, fingerprint, plan
 from railzway.service.logs import for_requests
 from railzway.service.queue import defer_stack
-from railzway.service.registry import RegistryAccess, Undo
+from railzway.service.registry import RegistryAccess
+from railzway.service.registry_commits import RegistryCommits
 from railzway.stacks import stack_for_tenant
 
 log = logging.getLogger(__name__)
@@ -65,11 +72,14 @@ class Intake:
         queue: procrastinate.App,
         registry: RegistryAccess,
         stack_env: Mapping[str, str],
+        *,
+        commits: RegistryCommits | None = None,
     ) -> None:
         self._pool = pool
         self._queue = queue
         self._registry = registry
         self._stack_env = dict(stack_env)
+        self._commits = commits
 
     async def submit(
         self, org_id: int, action: Action, body: BaseModel, idempotency_key: str | None = None
@@ -77,7 +87,7 @@ class Intake:
         """Record the request and its change (see the module docstring); `Rejected` changes nothing."""
         request_id = uuid.uuid4()
         asked = fingerprint(org_id, action, body)
-        undo: Undo | None = None
+        undo: Callable[[], object] | None = None
         try:
             async with self._pool.connection() as conn:
                 try:
@@ -90,7 +100,20 @@ class Intake:
                         current = await asyncio.to_thread(self._registry.tenant, org_id)
                         if current is None and action is Action.deploy:
                             await store.lock_placement(conn)
-                        change = await asyncio.to_thread(self._plan, action, org_id, current, body, str(request_id))
+                        commit: Published | None = None
+                        if self._commits is None:
+                            change = await asyncio.to_thread(self._plan, action, org_id, current, body, str(request_id))
+                        else:
+                            change, published = await asyncio.to_thread(
+                                self._commits.publish,
+                                request_id,
+                                str(action),
+                                org_id,
+                                lambda now: self._plan(action, org_id, now, body, str(request_id)),
+                            )
+                            commit = published
+                            if published.commit is not None:
+                                undo = self._revert_on_failure(request_id, action, org_id, published.commit)
                         stack = stack_for_tenant(change.tenant, self._stack_env)
                         await store.lock_stack(conn, stack.name)
                         record = await store.insert(
@@ -103,10 +126,14 @@ class Intake:
                             stack_shards=None if stack.shards is None else list(stack.shards),
                             idempotency_key=idempotency_key,
                             fingerprint=asked,
-                            summary=change.summary(),
+                            summary={
+                                **change.summary(),
+                                **({} if commit is None else {"commit": commit.commit, "head": commit.head}),
+                            },
                         )
                         await defer_stack(self._queue, conn, stack.name)
-                        undo = await asyncio.to_thread(self._registry.write, change.tenant)
+                        if self._commits is None:
+                            undo = await asyncio.to_thread(self._registry.write, change.tenant)
                 except psycopg.errors.UniqueViolation:
                     # The same key arrived for another org at the same moment; the other one won.
                     if idempotency_key is None:
@@ -115,7 +142,14 @@ class Intake:
                         earlier = await store.by_idempotency_key(conn, idempotency_key)
                     if earlier is None:
                         raise
+                    if undo is not None:
+                        await asyncio.to_thread(undo)
                     return self._replay(earlier, asked)
+        except GitError as e:
+            log.error("request for org %s could not be committed to the registry: %s", org_id, e)
+            raise IntakeUnavailable(
+                "the registry's git remote could not take the change; nothing changed, try again"
+            ) from None
         except (psycopg.Error, procrastinate.exceptions.ConnectorException, OSError) as e:
             log.error("request for org %s could not be recorded: %s", org_id, type(e).__name__)
             if undo is None:
@@ -137,7 +171,18 @@ class Intake:
             )
         return Accepted(record, replayed=False)
 
-    async def _after_failed_commit(self, request_id: uuid.UUID, undo: Undo) -> Accepted:
+    def _revert_on_failure(
+        self, request_id: uuid.UUID, action: Action, org_id: int, commit: str
+    ) -> Callable[[], object]:
+        assert self._commits is not None
+        commits = self._commits
+
+        def revert() -> object:
+            return commits.revert(request_id, str(action), org_id, commit, "the request could not be recorded")
+
+        return revert
+
+    async def _after_failed_commit(self, request_id: uuid.UUID, undo: Callable[[], object]) -> Accepted:
         """The file was written and the commit failed: find out whether the request exists after all.
 
         A commit whose answer was lost may still have happened. Putting the file back then would leave a

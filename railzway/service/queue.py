@@ -16,7 +16,8 @@ stalled-job query (`JobManager.get_stalled_jobs`), LISTEN/NOTIFY wake-ups and pe
 
 Maintenance runs on its own queue and worker, so it is never starved by long updates:
 `recover` (every few seconds: dead workers' jobs, orphaned requests, stacks left without a job),
-`apply_due_downgrades` (hourly) and `prune_jobs` (daily: finished procrastinate jobs older than 3 days;
+`apply_due_downgrades` (hourly), `reconcile` (every `RAILZWAY_SERVICE_RECONCILE_MINUTES`: stacks behind the
+registry branch head get a reconcile request) and `prune_jobs` (daily: finished procrastinate jobs older than 3 days;
 our request table keeps the history).
 """
 
@@ -37,6 +38,7 @@ MAINTENANCE_QUEUE = "railzway-maintenance"
 RUN_STACK = "railzway.run_stack"
 RECOVER = "railzway.recover"
 APPLY_DUE_DOWNGRADES = "railzway.apply_due_downgrades"
+RECONCILE = "railzway.reconcile"
 PRUNE_JOBS = "railzway.prune_jobs"
 PRUNE_AFTER_HOURS = 72
 
@@ -50,8 +52,12 @@ class Handlers(Protocol):
 
     async def apply_due_downgrades(self) -> dict[str, Any]: ...
 
+    async def reconcile(self) -> dict[str, Any]: ...
 
-def register_tasks(app: procrastinate.App, handlers: Handlers, recovery_every_seconds: int) -> None:
+
+def register_tasks(
+    app: procrastinate.App, handlers: Handlers, recovery_every_seconds: int, reconcile_every_minutes: int = 10
+) -> None:
     """Define the service's tasks on `app`; the handlers hold every dependency."""
 
     async def run_stack(context: procrastinate.JobContext, stack: str) -> dict[str, Any]:
@@ -64,6 +70,9 @@ def register_tasks(app: procrastinate.App, handlers: Handlers, recovery_every_se
     async def apply_due_downgrades(context: procrastinate.JobContext, timestamp: int) -> dict[str, Any]:
         return await handlers.apply_due_downgrades()
 
+    async def reconcile(context: procrastinate.JobContext, timestamp: int) -> dict[str, Any]:
+        return await handlers.reconcile()
+
     async def prune_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
         await app.job_manager.delete_old_jobs(
             nb_hours=PRUNE_AFTER_HOURS, include_failed=True, include_cancelled=True, include_aborted=True
@@ -73,6 +82,7 @@ def register_tasks(app: procrastinate.App, handlers: Handlers, recovery_every_se
     maintenance: list[tuple[Any, str, str]] = [
         (recover, RECOVER, f"* * * * * */{recovery_every_seconds}"),
         (apply_due_downgrades, APPLY_DUE_DOWNGRADES, "7 * * * *"),
+        (reconcile, RECONCILE, f"*/{reconcile_every_minutes} * * * *"),
         (prune_jobs, PRUNE_JOBS, "17 3 * * *"),
     ]
     for function, name, cron in maintenance:

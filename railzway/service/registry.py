@@ -24,10 +24,11 @@ from railzway.loader import (
     RegistryError,
     load_registry,
     parse_tenant,
+    read_tenant_file,
     tenant_path,
-    write_tenant,
 )
 from railzway.model import Registry, Tenant
+from railzway.tenant_files import TenantFileError, write_tenant
 
 
 class RegistryUnavailable(Exception):
@@ -82,8 +83,11 @@ class RegistryAccess:
         """The tenant's current desired state, or None when it has no file."""
         path = tenant_path(self.directory, org_id)
         try:
-            text = path.read_bytes()
-        except FileNotFoundError:
+            # Read as the registry reads: a regular file (no link out of the directory), 64 KiB at most.
+            text = read_tenant_file(self.directory, org_id)
+        except RegistryError as e:
+            raise RegistryUnavailable(f"the tenant file is invalid: {e.problems[0].text()}") from None
+        if text is None:
             return None
         try:
             tenant = parse_tenant(text, self.catalogues(), display=str(path))
@@ -97,20 +101,23 @@ class RegistryAccess:
         return shards.least_loaded_shard(self.full(), region)
 
     def write(self, tenant: Tenant) -> Undo:
-        """Write the tenant file atomically; the returned `Undo` restores what was there."""
+        """Write the tenant file atomically, editing only the fields that change (comments and quoting
+        stay as people wrote them); the returned `Undo` restores what was there."""
         path = tenant_path(self.directory, tenant.org_id)
         try:
-            previous: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            previous = None
-        write_tenant(self.directory, tenant)
+            previous = read_tenant_file(self.directory, tenant.org_id)
+            write_tenant(self.directory, tenant)
+        except RegistryError as e:
+            raise RegistryUnavailable(f"the tenant file is invalid: {e.problems[0].text()}") from None
+        except TenantFileError as e:
+            raise RegistryUnavailable(str(e)) from None
         return Undo(path, previous)
 
     def _catalogue_stamp(self) -> tuple[tuple[int, int, int], ...]:
         stamps = []
         for name in (TIERS_FILE, REGIONS_FILE):
             try:
-                st = os.stat(self.directory / name)
+                st = os.lstat(self.directory / name)
             except FileNotFoundError:
                 stamps.append((0, 0, 0))
                 continue

@@ -1,56 +1,49 @@
-"""One batch of requests becomes one targeted `pulumi up` and one Cloud DB sync.
+"""One batch of requests becomes one `pulumi up` (targeted at its orgs, or the whole stack for a reconcile),
+the Cloud DB sync, and the registry revision recorded: `railzway.apply`, the one apply path.
+
+With a registry remote, the update reads a snapshot of the branch head (fetched just before), never the
+live clone, and the head is recorded as the stack's revision when the update applied everything that
+changed for the stack since its last recorded revision: always for a reconcile (a whole-stack `up`); for a
+targeted `up` only when no other tenant of the stack, and no catalogue, changed in between (otherwise the
+recorded revision stays, and the reconcile or `fleet up --changed-only` brings the stack up to the head).
 
 The engine is reached only through `railzway.stacks.StackRunner`. The default is the real one
-(`AutomationStacks`: a `LocalWorkspace` on the project directory). For tests, and only for tests,
+(`AutomationStacks`: a `LocalWorkspace` on the project directory, with `RAILZWAY_REGISTRY_DIR` set for the
+engine to the snapshot, never written into the stack's configuration). For tests, and only for tests,
 `RAILZWAY_RUNNER` names another factory: `package.module:factory` or `/path/to/file.py:factory`, a
-callable taking the service `Settings` and returning a `StackRunner`. The service logs a warning at start
-whenever it is set; it is never a default.
-
-Failures become `UpdateFailed` with a sentence for the API (never the exception's text, which can carry
-engine output or SQL) and whether trying again can help. The details go to the log.
+callable taking the service `Settings` (whose `registry_dir` is the snapshot) and returning a
+`StackRunner`. The service logs a warning at start whenever it is set; it is never a default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from railzway.clouddb import CloudDBUnavailable, KeyRing, OutputsError, SchemaOutOfDate, SyncSummary, connect, sync
+from railzway.apply import Applied, ApplyFailed, CloudDB, apply_stack, classify
+from railzway.clouddb import connect, stack_revisions
+from railzway.loader import RegistryError, load_registry
+from railzway.registry_git import GitError, drift, is_ancestor
+from railzway.registry_location import REGISTRY_DIR_ENV
+from railzway.service.registry_commits import RegistryCommits
 from railzway.service.settings import RUNNER_ENV, Settings, SettingsError
-from railzway.stacks import (
-    AutomationStacks,
-    PulumiUnavailable,
-    StackLocked,
-    StackRef,
-    StackRunner,
-    failure_reason,
-    tenant_urn,
-)
+from railzway.stacks import AutomationStacks, StackRef, StackRunner, stack_for_tenant
 
 log = logging.getLogger(__name__)
 engine_log = logging.getLogger("railzway.service.engine")
 
-REGISTRY_DIR_KEY = "railzway:registryDir"
-NO_CLI = "the pulumi CLI is not on PATH"
+RunnerFactory = Callable[[Path], StackRunner]
+"""Given the registry directory the update must read, the engine to run it on."""
 
-RunnerFactory = Callable[[], StackRunner]
-
-
-class UpdateFailed(Exception):
-    """An update that did not happen; `reason` is safe to show, `transient` says whether to try again."""
-
-    def __init__(self, reason: str, *, transient: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
+UpdateFailed = ApplyFailed
 
 
 @dataclass(frozen=True)
@@ -61,87 +54,117 @@ class UpdateOutcome:
     synced: dict[str, int]
     missing: tuple[int, ...] = ()
     """Orgs of the batch that the stack's outputs do not list after the update."""
+    revision: str | None = None
+    """The registry commit the update applied (None without a registry remote)."""
+    recorded: bool = False
+    """Whether `revision` was recorded as the stack's applied revision."""
 
     def summary(self) -> dict[str, Any]:
-        return {"update": self.changes, "sync": self.synced}
+        applied = {} if self.revision is None else {"revision": self.revision, "revision_recorded": self.recorded}
+        return {"update": self.changes, "sync": self.synced, **applied}
 
 
 class Updater:
     """Runs a batch on a stack and syncs its orgs' outputs into the Cloud DB. Blocking: call from a thread."""
 
-    def __init__(self, runner_factory: RunnerFactory, cloud_db_url: str, keys: KeyRing) -> None:
+    def __init__(
+        self,
+        runner_factory: RunnerFactory,
+        cloud_db: CloudDB,
+        registry_dir: Path,
+        commits: RegistryCommits | None = None,
+        stack_env: Mapping[str, str] | None = None,
+    ) -> None:
         self._runner_factory = runner_factory
-        self._url = cloud_db_url
-        self._keys = keys
+        self._cloud_db = cloud_db
+        self._registry_dir = registry_dir
+        self._commits = commits
+        self._stack_env = dict(stack_env or {})
 
-    def apply(self, stack: StackRef, org_ids: Sequence[int]) -> UpdateOutcome:
-        runner = self._runner()
-        targets = [tenant_urn(stack.name, org_id) for org_id in org_ids]
+    def apply(self, stack: StackRef, org_ids: Sequence[int] | None, applied_by: str) -> UpdateOutcome:
+        """`up` of `org_ids`' tenants (None: the whole stack), sync, record the revision when it is whole."""
+        with self._registry_at_head() as (head, registry):
+            runner = self._runner(registry)
+            record = head is not None and (org_ids is None or self._covers(stack, org_ids, head, registry))
+            applied = apply_stack(
+                runner,
+                stack,
+                self._cloud_db,
+                orgs=org_ids,
+                revision=head if record else None,
+                applied_by=applied_by,
+                on_output=_engine_line,
+            )
+        return _outcome(applied, head)
+
+    @contextmanager
+    def _registry_at_head(self) -> Iterator[tuple[str | None, Path]]:
+        if self._commits is None:
+            yield None, self._registry_dir
+            return
+        with ExitStack() as stack:
+            try:
+                head, registry = stack.enter_context(self._commits.snapshot())
+            except GitError as e:
+                log.warning("registry fetch failed: %s", e)
+                raise UpdateFailed("the registry's git remote did not answer", transient=True) from None
+            yield head, registry
+
+    def _covers(self, stack: StackRef, org_ids: Sequence[int], head: str, registry: Path) -> bool:
+        """Whether a targeted `up` of `org_ids` at `head` leaves nothing of the stack behind its recorded revision."""
+        assert self._commits is not None
         try:
-            result = runner.run(stack, "up", targets=targets, on_output=_engine_line)
-        except PulumiUnavailable:
-            raise UpdateFailed(NO_CLI, transient=False) from None
+            with connect(self._cloud_db.url, application_name="railzway serve revisions") as conn:
+                recorded = stack_revisions(conn).get(stack.name)
+        except Exception as e:  # the sync right after will classify a Cloud DB failure; here: do not record
+            log.info("stack %s: recorded revision unreadable (%s)", stack.name, type(e).__name__)
+            return False
+        if recorded is None:
+            return False
+        git = self._commits.clone.git
+        try:
+            if not is_ancestor(git, recorded.revision, head):
+                return False
+            changed = drift(git, recorded.revision, head, self._commits.clone.registry)
+        except GitError:
+            return False
+        if changed.catalogues:
+            return False
+        try:
+            tenants = load_registry(registry).tenants
+        except RegistryError:
+            return False
+        batch = set(org_ids)
+        for org in changed.orgs:
+            if org in batch:
+                continue
+            tenant = tenants.get(org)
+            if tenant is None or stack_for_tenant(tenant, self._stack_env).name == stack.name:
+                return False
+        return True
+
+    def _runner(self, registry: Path) -> StackRunner:
+        try:
+            return self._runner_factory(registry)
         except Exception as e:
-            raise _classified(stack.name, e) from None
-        tenants = result.outputs.get("tenants")
-        listed = tenants if isinstance(tenants, Mapping) else {}
-        wanted = {str(org_id) for org_id in org_ids}
-        mine = {key: value for key, value in listed.items() if key in wanted}
-        missing = tuple(sorted(org_id for org_id in org_ids if str(org_id) not in mine))
-        summary = self._sync(stack.name, mine)
-        changes = {
-            "create": result.changes.creates,
-            "update": result.changes.updates,
-            "delete": result.changes.deletes,
-            "replace": result.changes.replaces,
-            "same": result.changes.sames,
-        }
-        synced = {"inserted": summary.inserted, "updated": summary.updated, "unchanged": summary.unchanged}
-        return UpdateOutcome(changes, synced, missing)
-
-    def _runner(self) -> StackRunner:
-        try:
-            return self._runner_factory()
-        except PulumiUnavailable:
-            raise UpdateFailed(NO_CLI, transient=False) from None
-
-    def _sync(self, stack: str, tenants: Mapping[str, Any]) -> SyncSummary:
-        if not tenants:
-            return SyncSummary(0, 0, 0)
-        try:
-            with connect(self._url, application_name=f"railzway serve sync {stack}") as conn:
-                return sync(conn, {"tenants": dict(tenants)}, self._keys, stack=stack)
-        except OutputsError as e:
-            # The problems name org and field and never a value (see railzway.clouddb.outputs).
-            raise UpdateFailed(
-                f"the update ran, but the stack's outputs cannot be synced to the Cloud DB: {'; '.join(e.problems)}",
-                transient=False,
-            ) from None
-        except SchemaOutOfDate:
-            raise UpdateFailed(
-                "the update ran, but the Cloud DB schema is not current: run `python -m railzway migrate`",
-                transient=False,
-            ) from None
-        except (CloudDBUnavailable, psycopg.OperationalError) as e:
-            log.warning("sync of stack %s failed: %s", stack, type(e).__name__)
-            raise UpdateFailed("the update ran, but the Cloud DB did not answer for the sync", transient=True) from None
+            raise classify("(starting the engine)", e) from None
 
 
-def _classified(stack: str, error: Exception) -> UpdateFailed:
-    from pulumi import automation as auto
-
-    if isinstance(error, StackLocked | auto.ConcurrentUpdateError):
-        return UpdateFailed(f"another update of stack {stack} was running", transient=True)
-    if isinstance(error, auto.CommandError):
-        engine_log.error("pulumi up of stack %s failed: %s", stack, failure_reason(error))
-        return UpdateFailed(
-            f"pulumi up of stack {stack} failed; the service log has the engine's message for this request",
-            transient=True,
-        )
-    log.error("update of stack %s stopped by an unexpected error", stack, exc_info=error)
-    return UpdateFailed(
-        f"an unexpected error stopped the update of stack {stack}; the service log has the details",
-        transient=False,
+def _outcome(applied: Applied, head: str | None) -> UpdateOutcome:
+    changes = applied.result.changes
+    summary = applied.synced
+    return UpdateOutcome(
+        changes={
+            "create": changes.creates,
+            "update": changes.updates,
+            "delete": changes.deletes,
+            "replace": changes.replaces,
+            "same": changes.sames,
+        },
+        synced={"inserted": summary.inserted, "updated": summary.updated, "unchanged": summary.unchanged},
+        missing=applied.missing,
+        revision=head,
+        recorded=applied.recorded is not None,
     )
 
 
@@ -152,43 +175,15 @@ def _engine_line(line: str) -> None:
         engine_log.debug(text)
 
 
-class RegistryDirStacks:
-    """`AutomationStacks` whose stacks read the registry directory the service writes.
-
-    The program reads `railzway:registryDir` (relative to the project); the service writes
-    `RAILZWAY_REGISTRY_DIR`. Before each update the stack's setting is pointed at the service's
-    directory when it names another one, so the two can never silently disagree.
-    """
-
-    def __init__(self, stacks: AutomationStacks, registry_dir: Path) -> None:
-        self._stacks = stacks
-        self._registry_dir = registry_dir.resolve()
-
-    def run(self, stack: StackRef, operation: Any, *, targets: Sequence[str] = (), on_output: Any = None) -> Any:
-        self._point_at_registry(stack)
-        return self._stacks.run(stack, operation, targets=targets, on_output=on_output)
-
-    def outputs(self, stack: StackRef) -> dict[str, Any]:
-        return self._stacks.outputs(stack)
-
-    def _point_at_registry(self, stack: StackRef) -> None:
-        from pulumi import automation as auto
-
-        selected = self._stacks.select(stack)
-        current = selected.get_all_config().get(REGISTRY_DIR_KEY)
-        configured = (self._stacks.project_dir / (current.value if current else "tenants")).resolve()
-        if configured != self._registry_dir:
-            log.info("stack %s: setting %s to %s", stack.name, REGISTRY_DIR_KEY, self._registry_dir)
-            selected.set_config(REGISTRY_DIR_KEY, auto.ConfigValue(value=str(self._registry_dir)))
-
-
 def runner_factory(settings: Settings) -> RunnerFactory:
     """The engine for this process: the real one, or the test runner `RAILZWAY_RUNNER` names."""
     if settings.runner is None:
-        return lambda: RegistryDirStacks(AutomationStacks(), settings.registry_dir)
+        # The program reads the registry from this variable (`railzway.registry_location`); it is the
+        # engine's environment for this update only, never a stack setting.
+        return lambda registry: AutomationStacks(env_vars={REGISTRY_DIR_ENV: str(registry.resolve())})
     factory = load_reference(settings.runner)
     log.warning("%s is set: updates run on the test runner %s, not on the Pulumi engine", RUNNER_ENV, settings.runner)
-    return lambda: factory(settings)
+    return lambda registry: factory(dataclasses.replace(settings, registry_dir=registry))
 
 
 def load_reference(reference: str) -> Callable[..., Any]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from railzway.registry_git import GitError
 from railzway.service.api import create_app
 from railzway.service.core import Service
 from railzway.service.settings import Settings
@@ -41,6 +42,11 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as e:
         raise ServeError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    try:
+        await asyncio.to_thread(service.start_registry)
+    except GitError as e:
+        listener.close()
+        raise ServeError(f"the registry's git remote cannot be used: {e}") from None
     await service.open()
     app = create_app(service, manage_service=False)
     config = uvicorn.Config(

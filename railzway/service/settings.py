@@ -9,17 +9,24 @@ and never echoes a value, since most of these values are secrets.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
+from railzway.registry_git import has_password
 from railzway.stacks import ENVIRONMENT_ENV, STACK_ENV
 
 CLOUD_DB_URL_ENV = "RAILZWAY_CLOUD_DB_URL"
 API_TOKENS_ENV = "RAILZWAY_API_TOKENS"
 REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
+REGISTRY_REMOTE_ENV = "RAILZWAY_REGISTRY_REMOTE"
+REGISTRY_BRANCH_ENV = "RAILZWAY_REGISTRY_BRANCH"
+REGISTRY_AUTHOR_NAME_ENV = "RAILZWAY_REGISTRY_AUTHOR_NAME"
+REGISTRY_AUTHOR_EMAIL_ENV = "RAILZWAY_REGISTRY_AUTHOR_EMAIL"
+RECONCILE_ENV = "RAILZWAY_SERVICE_RECONCILE_MINUTES"
 RUNNER_ENV = "RAILZWAY_RUNNER"
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - a variable name
 PULUMI_ACCESS_TOKEN_ENV = "PULUMI_ACCESS_TOKEN"  # noqa: S105 - a variable name
@@ -31,7 +38,11 @@ MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
-    """The environment does not configure a working service; the message names the variable."""
+    """The environment does not configure a working service: every problem found, each naming its variable."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,15 @@ class Settings:
     runner: str | None = None
     """`RAILZWAY_RUNNER`: a test runner (`module:factory` or `path.py:factory`); None is the real one."""
     tuning: Tuning = field(default_factory=Tuning)
+    registry_remote: str | None = field(default=None, repr=False)
+    """`RAILZWAY_REGISTRY_REMOTE`: the registry's git remote. Set, `registry_dir` is the `tenants/` directory of
+    the service's own clone of `registry_branch` (cloned into its parent directory on first start), and every
+    request's change is a commit pushed there. Unset (a laptop, tests): the directory is written, no git."""
+    registry_branch: str = "main"
+    author: tuple[str, str] = ("Railzway provisioning service", "provisioning@railzway.invalid")
+    """`RAILZWAY_REGISTRY_AUTHOR_NAME` / `_EMAIL`: who the service's commits are by."""
+    reconcile_minutes: int = 10
+    """`RAILZWAY_SERVICE_RECONCILE_MINUTES`: how often stacks behind the branch head get a reconcile request."""
     stack_env: Mapping[str, str] = field(default_factory=dict)
     """`RAILZWAY_STACK` / `RAILZWAY_ENVIRONMENT`: which stack holds a tenant (`railzway.stacks.stack_for_tenant`)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -73,30 +93,38 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        url = _required(environ, CLOUD_DB_URL_ENV, "the Cloud DB's libpq URL, e.g. postgresql://user:pw@host/clouddb")
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise SettingsError(f"{CLOUD_DB_URL_ENV} must be a postgresql://user:password@host:port/database URL")
-        try:
-            keys = parse_keys(_required(environ, KEYS_ENV, "comma-separated base64 AES-256 keys"))
-        except CredentialsKeyError as e:
-            raise SettingsError(str(e)) from None
-        raw_tokens = _required(environ, API_TOKENS_ENV, "comma-separated bearer tokens the control plane sends")
-        tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
-        if not tokens:
-            raise SettingsError(f"{API_TOKENS_ENV} holds no token")
-        for position, token in enumerate(tokens, start=1):
-            if len(token) < MIN_TOKEN_LENGTH:
-                raise SettingsError(
-                    f"{API_TOKENS_ENV}: token #{position} is shorter than {MIN_TOKEN_LENGTH} characters "
-                    "(make one with `openssl rand -hex 32`)"
-                )
+        """The settings, or one SettingsError listing every missing or malformed variable at once."""
+        problems: list[str] = []
+
+        def check(read: Callable[[], _T]) -> _T | None:
+            try:
+                return read()
+            except SettingsError as e:
+                problems.extend(e.problems)
+                return None
+
+        url = check(lambda: _cloud_db_url(environ))
+        keys = check(lambda: _keys(environ))
+        tokens = check(lambda: _tokens(environ))
         registry_dir = Path(environ.get(REGISTRY_DIR_ENV) or "tenants")
-        if not registry_dir.is_dir():
-            raise SettingsError(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
+        remote = check(lambda: _registry_remote(environ))
+        branch = check(lambda: _registry_branch(environ))
+        author = (
+            (environ.get(REGISTRY_AUTHOR_NAME_ENV) or Settings.author[0]).strip(),
+            (environ.get(REGISTRY_AUTHOR_EMAIL_ENV) or Settings.author[1]).strip(),
+        )
+        reconcile = check(lambda: _reconcile_minutes(environ))
+        if not environ.get(REGISTRY_REMOTE_ENV, "").strip() and not registry_dir.is_dir():
+            problems.append(f"{REGISTRY_DIR_ENV}: {registry_dir} is not a directory (the tenants registry)")
+        tuning = check(lambda: _tuning(environ))
+        if problems:
+            raise SettingsError(*problems)
+        assert url is not None and keys is not None and tokens is not None and tuning is not None
+        assert branch is not None and reconcile is not None
         secrets = [*tokens, *(k.strip() for k in environ[KEYS_ENV].split(",") if k.strip())]
-        if parts.password:
-            secrets.append(unquote(parts.password))
+        password = urlsplit(url).password
+        if password:
+            secrets.append(unquote(password))
         for name in SECRET_ENV:
             if environ.get(name):
                 secrets.append(environ[name])
@@ -106,10 +134,74 @@ class Settings:
             api_tokens=tokens,
             registry_dir=registry_dir,
             runner=environ.get(RUNNER_ENV) or None,
-            tuning=_tuning(environ),
+            registry_remote=remote,
+            registry_branch=branch,
+            author=author,
+            reconcile_minutes=reconcile,
+            tuning=tuning,
             stack_env={name: environ[name] for name in (STACK_ENV, ENVIRONMENT_ENV) if environ.get(name)},
             secrets=tuple(sorted(set(secrets), key=len, reverse=True)),
         )
+
+
+_T = TypeVar("_T")
+# The password stays out of the URL, as everywhere else: libpq reads it from PGPASSWORD.
+CLOUD_DB_URL_HINT = "postgresql://USER@HOST:5432/DATABASE, with the password in PGPASSWORD"
+
+
+def _registry_remote(environ: Mapping[str, str]) -> str | None:
+    remote = (environ.get(REGISTRY_REMOTE_ENV) or "").strip() or None
+    if remote is not None and has_password(remote):
+        # Never echoed: the value holds a secret. git's credential helpers, SSH keys or GIT_ASKPASS instead.
+        raise SettingsError(
+            f"{REGISTRY_REMOTE_ENV} must not carry a password: give git its credentials through a credential "
+            "helper, an SSH key or GIT_ASKPASS"
+        )
+    return remote
+
+
+def _registry_branch(environ: Mapping[str, str]) -> str:
+    branch = (environ.get(REGISTRY_BRANCH_ENV) or "main").strip()
+    if not branch or branch.startswith("-") or any(c.isspace() for c in branch):
+        raise SettingsError(f"{REGISTRY_BRANCH_ENV} must be a branch name, e.g. main")
+    return branch
+
+
+def _reconcile_minutes(environ: Mapping[str, str]) -> int:
+    reconcile = _positive_int(environ, RECONCILE_ENV, Settings.reconcile_minutes)
+    if reconcile > 59:
+        raise SettingsError(f"{RECONCILE_ENV} must be at most 59 (a cron minute step), got {reconcile}")
+    return reconcile
+
+
+def _cloud_db_url(environ: Mapping[str, str]) -> str:
+    url = _required(environ, CLOUD_DB_URL_ENV, f"the Cloud DB's libpq URL, e.g. {CLOUD_DB_URL_HINT}")
+    if urlsplit(url).scheme not in ("postgres", "postgresql"):
+        raise SettingsError(f"{CLOUD_DB_URL_ENV} must be a libpq URL: {CLOUD_DB_URL_HINT}")
+    return url
+
+
+def _keys(environ: Mapping[str, str]) -> KeyRing:
+    try:
+        return parse_keys(_required(environ, KEYS_ENV, "comma-separated base64 AES-256 keys"))
+    except CredentialsKeyError as e:
+        raise SettingsError(str(e)) from None
+
+
+def _tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw_tokens = _required(environ, API_TOKENS_ENV, "comma-separated bearer tokens the control plane sends")
+    tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
+    if not tokens:
+        raise SettingsError(f"{API_TOKENS_ENV} holds no token")
+    short = [
+        f"{API_TOKENS_ENV}: token #{position} is shorter than {MIN_TOKEN_LENGTH} characters "
+        "(make one with `openssl rand -hex 32`)"
+        for position, token in enumerate(tokens, start=1)
+        if len(token) < MIN_TOKEN_LENGTH
+    ]
+    if short:
+        raise SettingsError(*short)
+    return tokens
 
 
 _TUNING_ENV: dict[str, tuple[str, type]] = {
@@ -128,6 +220,7 @@ TUNING_VARIABLES = tuple(name for name, _ in _TUNING_ENV.values())
 
 def _tuning(environ: Mapping[str, str]) -> Tuning:
     values: dict[str, float | int] = {}
+    problems: list[str] = []
     for attribute, (name, kind) in _TUNING_ENV.items():
         raw = environ.get(name)
         if raw is None or raw == "":
@@ -135,19 +228,32 @@ def _tuning(environ: Mapping[str, str]) -> Tuning:
         try:
             value = kind(raw)
         except ValueError:
-            raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+            problems.append(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}")
+            continue
         if value <= 0:
-            raise SettingsError(f"{name} must be positive, got {raw!r}")
+            problems.append(f"{name} must be positive, got {raw!r}")
+            continue
         values[attribute] = value
     tuning = Tuning(**values)  # type: ignore[arg-type]
     if 60 % tuning.recovery_every_seconds:
-        raise SettingsError(f"RAILZWAY_SERVICE_RECOVERY_SECONDS must divide 60, got {tuning.recovery_every_seconds}")
+        problems.append(f"RAILZWAY_SERVICE_RECOVERY_SECONDS must divide 60, got {tuning.recovery_every_seconds}")
     if tuning.stalled_seconds <= tuning.heartbeat_seconds:
-        raise SettingsError(
+        problems.append(
             "RAILZWAY_SERVICE_STALLED_SECONDS must be longer than RAILZWAY_SERVICE_HEARTBEAT_SECONDS, "
             "or live workers would be taken for dead"
         )
+    if problems:
+        raise SettingsError(*problems)
     return tuning
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 def _required(environ: Mapping[str, str], name: str, what: str) -> str:

@@ -35,7 +35,8 @@ _COLUMNS = (
 @dataclass(frozen=True)
 class RequestRecord:
     id: uuid.UUID
-    org_id: int
+    org_id: int | None
+    """None for a reconcile request, which applies its whole stack."""
     action: str
     params: dict[str, Any]
     stack: str
@@ -80,7 +81,7 @@ async def insert(
     conn: AsyncConnection[Any],
     *,
     request_id: uuid.UUID,
-    org_id: int,
+    org_id: int | None,
     action: str,
     params: dict[str, Any],
     stack: str,
@@ -203,6 +204,17 @@ async def requeue(
 async def held_by(conn: AsyncConnection[Any], job_id: int) -> list[RequestRecord]:
     """The requests a job is running (a dead worker's job leaves them here)."""
     return await _many(conn, "state = 'running' AND job_id = %s ORDER BY created_at, id FOR UPDATE", (job_id,))
+
+
+async def has_active(conn: AsyncConnection[Any], stack: str) -> bool:
+    """Whether a request of the stack is queued or running (its update will bring the stack forward)."""
+    row = await (
+        await conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM railzway_requests WHERE stack = %s AND state IN ('queued', 'running'))",
+            (stack,),
+        )
+    ).fetchone()
+    return bool(row and row[0])
 
 
 async def next_due(conn: AsyncConnection[Any], stack: str) -> dt.datetime | None:

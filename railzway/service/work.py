@@ -8,10 +8,17 @@ targeted `pulumi up` for their orgs in a thread, syncs the Cloud DB, and settles
 - transient failure (a concurrent update, the engine failing, the Cloud DB down for the sync): requests
   with attempts left go back to the queue with exponential backoff, the others fail with the reason;
 - permanent failure (no pulumi CLI, outputs that cannot be synced): every request `failed` with a reason;
+- a request that ends `failed` has its registry commit reverted by a commit that says why
+  (`railzway.service.registry_commits`), so the branch is left as it was;
 - SIGTERM past the grace period: the requests go back to the queue for another worker.
 
 Whenever queued requests remain for the stack, a job for it is deferred before the transaction commits.
 Settling runs shielded from cancellation, so a shutdown never leaves it half done.
+
+`reconcile` (on start and on a schedule) compares every stack's recorded registry revision with the branch
+head and queues a `reconcile` request (visible like any other) for each stack that is behind in a way that
+concerns it; the request's `up` covers the whole stack. It heals what a crash between a commit and its
+`up` left behind, and a change merged through a pull request the deploy workflow has not applied yet.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import hashlib
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -28,15 +37,25 @@ import procrastinate
 from procrastinate import exceptions as pexc
 from psycopg_pool import AsyncConnectionPool
 
+from railzway.apply import CloudDB
+from railzway.clouddb import StackRevision, record_revision, stack_revisions
+from railzway.clouddb import connect as connect_cloud_db
+from railzway.model import Registry
+from railzway.registry_git import GitError
+from railzway.revision_status import stack_statuses
 from railzway.service import store
 from railzway.service.actions import Action, EmptyBody, Rejected
 from railzway.service.intake import Intake, IntakeUnavailable
 from railzway.service.logs import for_requests
 from railzway.service.queue import RUN_STACK, defer_stack
 from railzway.service.registry import RegistryAccess, RegistryUnavailable
+from railzway.service.registry_commits import RegistryCommits
 from railzway.service.runner import UpdateFailed, UpdateOutcome, Updater
 from railzway.service.settings import Tuning
-from railzway.stacks import StackRef
+from railzway.shards import stacks_of
+from railzway.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, STACK_ENV, StackRef, stack_for_tenant
+
+RECONCILE = "reconcile"
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +71,10 @@ class StackWork:
         intake: Intake,
         registry: RegistryAccess,
         tuning: Tuning,
+        *,
+        commits: RegistryCommits | None = None,
+        cloud_db: CloudDB | None = None,
+        stack_env: dict[str, str] | None = None,
     ) -> None:
         self._pool = pool
         self._queue = queue
@@ -59,6 +82,9 @@ class StackWork:
         self._intake = intake
         self._registry = registry
         self._tuning = tuning
+        self._commits = commits
+        self._cloud_db = cloud_db
+        self._stack_env = dict(stack_env or {})
 
     async def run_stack(self, job_id: int, stack: str) -> dict[str, Any]:
         """The `run_stack` job: one batch of the stack's requests, applied by one update."""
@@ -70,18 +96,22 @@ class StackWork:
         if not batch:
             return {"stack": stack, "requests": 0}
         ids = [r.id for r in batch]
-        orgs = sorted({r.org_id for r in batch})
+        whole = any(r.org_id is None for r in batch)
+        orgs = None if whole else sorted({r.org_id for r in batch if r.org_id is not None})
         ref = StackRef(stack, None if batch[0].stack_shards is None else tuple(batch[0].stack_shards))
+        applied_by = ("service request " if len(ids) == 1 else "service requests ") + ", ".join(map(str, ids))
         with for_requests(str(i) for i in ids):
             log.info(
-                "updating stack %s for %d request(s), orgs %s",
+                "updating stack %s for %d request(s), %s",
                 stack,
                 len(batch),
-                ", ".join(map(str, orgs)),
+                "the whole stack" if orgs is None else "orgs " + ", ".join(map(str, orgs)),
                 extra={"stack": stack, "job_id": job_id},
             )
             try:
-                outcome: UpdateOutcome | UpdateFailed = await in_daemon_thread(self._updater.apply, ref, orgs)
+                outcome: UpdateOutcome | UpdateFailed = await in_daemon_thread(
+                    self._updater.apply, ref, orgs, applied_by
+                )
             except UpdateFailed as failed:
                 outcome = failed
             except asyncio.CancelledError:
@@ -95,6 +125,7 @@ class StackWork:
     ) -> dict[str, int]:
         ids = [r.id for r in batch]
         counts = {"succeeded": 0, "failed": 0, "retrying": 0}
+        failed: list[store.RequestRecord] = []
         async with self._pool.connection() as conn, conn.transaction():
             await store.lock_stack(conn, stack)
             if isinstance(outcome, UpdateOutcome):
@@ -104,27 +135,23 @@ class StackWork:
                     await store.finish(conn, done, job_id, "succeeded", summary=outcome.summary())
                 )
                 if missing:
-                    counts["failed"] = len(
-                        await store.finish(
-                            conn,
-                            [r.id for r in batch if r.org_id in missing],
-                            job_id,
-                            "failed",
-                            summary=outcome.summary(),
-                            reason="the update ran, but the stack's outputs do not list this organization",
-                        )
+                    failed += await store.finish(
+                        conn,
+                        [r.id for r in batch if r.org_id in missing],
+                        job_id,
+                        "failed",
+                        summary=outcome.summary(),
+                        reason="the update ran, but the stack's outputs do not list this organization",
                     )
             elif outcome.transient:
                 exhausted = [r.id for r in batch if r.attempts >= self._tuning.max_attempts]
                 again = [r for r in batch if r.attempts < self._tuning.max_attempts]
-                counts["failed"] = len(
-                    await store.finish(
-                        conn,
-                        exhausted,
-                        job_id,
-                        "failed",
-                        reason=f"{outcome.reason} (gave up after {self._tuning.max_attempts} attempts)",
-                    )
+                failed += await store.finish(
+                    conn,
+                    exhausted,
+                    job_id,
+                    "failed",
+                    reason=f"{outcome.reason} (gave up after {self._tuning.max_attempts} attempts)",
                 )
                 for request in again:
                     wait = self.backoff(request.attempts)
@@ -139,8 +166,10 @@ class StackWork:
                         )
                     )
             else:
-                counts["failed"] = len(await store.finish(conn, ids, job_id, "failed", reason=outcome.reason))
+                failed += await store.finish(conn, ids, job_id, "failed", reason=outcome.reason)
             await self._follow_up(conn, stack)
+        counts["failed"] = len(failed)
+        await self._revert(failed)
         level = logging.INFO if counts["failed"] == 0 else logging.WARNING
         log.log(
             level,
@@ -153,6 +182,29 @@ class StackWork:
             extra={"stack": stack, "job_id": job_id},
         )
         return counts
+
+    async def _revert(self, failed: list[store.RequestRecord]) -> None:
+        """Revert the registry commits of requests that failed, so the branch is left as it was."""
+        if self._commits is None:
+            return
+        for record in failed:
+            commit = record.summary.get("commit")
+            if record.org_id is None or not commit:
+                continue
+            with for_requests([str(record.id)]):
+                try:
+                    published = await asyncio.to_thread(
+                        self._commits.revert, record.id, record.action, record.org_id, commit, record.reason or "failed"
+                    )
+                except GitError as e:
+                    log.error(
+                        "request %s failed and its commit %s could not be reverted: %s", record.id, commit[:12], e
+                    )
+                    continue
+                if published is not None and published.commit is not None:
+                    log.info(
+                        "request %s failed: its commit %s reverted by %s", record.id, commit[:12], published.commit[:12]
+                    )
 
     def backoff(self, attempts: int) -> dt.timedelta:
         seconds = self._tuning.retry_base_seconds * 2 ** max(attempts - 1, 0)
@@ -247,10 +299,98 @@ class StackWork:
                 conn, [r.id for r in held if r.attempts < self._tuning.max_attempts], job_id, delay=None, note=why
             )
             await self._follow_up(conn, stack)
+        await self._revert(failed)
         if held:
             with for_requests(str(r.id) for r in held):
                 log.warning("stack %s: %d request(s) of job %s handed back: %s", stack, len(held), job_id, why)
         return len(back), len(failed)
+
+    async def reconcile(self) -> dict[str, Any]:
+        """Queue a `reconcile` request for every stack behind the registry branch head (see the module docstring).
+
+        A stack whose recorded revision is behind only by commits that change none of its tenants (nor the
+        catalogues) has nothing to apply: its recorded revision is moved to the head instead.
+        """
+        report: dict[str, Any] = {"queued": [], "advanced": [], "current": 0}
+        if self._commits is None or self._cloud_db is None:
+            return report
+        commits, cloud_db = self._commits, self._cloud_db
+        try:
+            head = await asyncio.to_thread(commits.clone.refresh)
+            registry = await asyncio.to_thread(self._registry.full)
+        except (GitError, RegistryUnavailable) as e:
+            log.error("reconcile skipped: %s", e)
+            return {**report, "error": str(e)}
+        refs = self.stacks(registry)
+        holds: dict[str, set[int]] = {ref.name: set() for ref in refs}
+        for tenant in registry.tenants.values():
+            name = stack_for_tenant(tenant, self._stack_env).name
+            holds.setdefault(name, set()).add(tenant.org_id)
+        try:
+            recorded = await asyncio.to_thread(read_revisions, cloud_db.url)
+        except Exception as e:  # the Cloud DB is down: the next tick tries again
+            log.error("reconcile skipped: the recorded revisions cannot be read (%s)", type(e).__name__)
+            return {**report, "error": "the Cloud DB did not answer"}
+        statuses = {
+            s.stack: s
+            for s in await asyncio.to_thread(
+                stack_statuses, commits.clone.git, head, recorded, [r.name for r in refs], commits.clone.registry
+            )
+        }
+        for ref in refs:
+            status = statuses[ref.name]
+            if status.current:
+                report["current"] += 1
+                continue
+            mine = holds.get(ref.name, set())
+            if status.recorded is None and not mine:
+                continue  # an empty shard never applied: nothing to do
+            if (
+                status.drift is not None
+                and not status.drift.catalogues
+                and not mine.intersection(status.drift.orgs)
+                and all(o in registry.tenants for o in status.drift.orgs)
+            ):
+                await asyncio.to_thread(
+                    _record, cloud_db.url, ref.name, head, "service reconcile (nothing of the stack changed)"
+                )
+                report["advanced"].append(ref.name)
+                continue
+            if await self._queue_reconcile(ref, head, status.text()):
+                report["queued"].append(ref.name)
+        if report["queued"] or report["advanced"]:
+            log.info("reconcile at %s: %s", head[:12], report, extra={"reconcile": report})
+        return report
+
+    def stacks(self, registry: Registry) -> list[StackRef]:
+        """The stacks this service applies: the one `RAILZWAY_STACK`, or the environment's shard stacks."""
+        single = self._stack_env.get(STACK_ENV, "").strip()
+        environment = self._stack_env.get(ENVIRONMENT_ENV, "").strip() or DEFAULT_ENVIRONMENT
+        return [StackRef(single)] if single else [StackRef.of(s) for s in stacks_of(registry, environment)]
+
+    async def _queue_reconcile(self, ref: StackRef, head: str, why: str) -> bool:
+        async with self._pool.connection() as conn, conn.transaction():
+            await store.lock_stack(conn, ref.name)
+            if await store.has_active(conn, ref.name):
+                # Its queued or running requests update it soon: one that covers every change records
+                # the head, and the next reconcile looks again. A crashed one is handed back by `recover`.
+                return False
+            record = await store.insert(
+                conn,
+                request_id=uuid.uuid4(),
+                org_id=None,
+                action=RECONCILE,
+                params={"revision": head},
+                stack=ref.name,
+                stack_shards=None if ref.shards is None else list(ref.shards),
+                idempotency_key=None,
+                fingerprint=hashlib.sha256(f"{RECONCILE}:{ref.name}:{head}".encode()).hexdigest(),
+                summary={"why": why},
+            )
+            await defer_stack(self._queue, conn, ref.name)
+        with for_requests([str(record.id)]):
+            log.info("stack %s: reconcile queued (%s)", ref.name, why, extra={"stack": ref.name})
+        return True
 
     async def apply_due_downgrades(self) -> dict[str, Any]:
         """Queue a `scheduled-downgrade` request for every tenant whose downgrade date has come."""
@@ -280,6 +420,16 @@ class StackWork:
             if not accepted.replayed:
                 queued += 1
         return {"due": len(due), "queued": queued}
+
+
+def read_revisions(url: str) -> dict[str, StackRevision]:
+    with connect_cloud_db(url, application_name="railzway serve reconcile") as conn:
+        return dict(stack_revisions(conn))
+
+
+def _record(url: str, stack: str, revision: str, by: str) -> None:
+    with connect_cloud_db(url, application_name="railzway serve reconcile") as conn:
+        record_revision(conn, stack, revision, by)
 
 
 async def completed(step: Coroutine[Any, Any, T]) -> T:

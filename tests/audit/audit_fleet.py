@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from railzway import naming, rules
+from railzway import admin_rules, naming, rules
 from railzway.localpg import LocalPostgres
 
 TIERS_YAML = """\
@@ -46,6 +46,9 @@ regions:
 """
 
 LIMITS = {"starter": 5, "growth": 20}
+
+# The region's provisioning admin (a superuser with the region set-up); the bootstrap `postgres` has none.
+ADMIN = "provisioner"
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def write_registry(root: Path, tenants: tuple[TenantSpec, ...]) -> Path:
     (root / "regions.yaml").write_text(REGIONS_YAML)
     for t in tenants:
         (root / "orgs" / f"{t.org_id}.yaml").write_text(
-            f'org_id: {t.org_id}\ntier: {t.tier}\nversion: "1.8.2"\nstatus: {t.status}\nregion: {t.region}\n'
+            f'org_id: {t.org_id}\ntier: {t.tier}\nversion: "1.8.2"\nstatus: {t.status}\nregion: {t.region}\nshard: 0\n'
         )
     return root
 
@@ -125,8 +128,14 @@ def provision(conn: psycopg.Connection, tenant: TenantSpec, password: str) -> No
     conn.execute(
         sql.SQL(
             "CREATE ROLE {} {} PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-            "CONNECTION LIMIT {}"
-        ).format(role, sql.SQL("NOLOGIN" if terminated else "LOGIN"), sql.Literal(password), sql.Literal(limit))
+            "CONNECTION LIMIT {} VALID UNTIL {}"
+        ).format(
+            role,
+            sql.SQL("NOLOGIN" if terminated else "LOGIN"),
+            sql.Literal(password),
+            sql.Literal(rules.role_connection_limit(tenant.status, limit)),
+            sql.Literal(rules.role_valid_until(tenant.status)),
+        )
     )
     conn.execute(
         sql.SQL(
@@ -147,10 +156,12 @@ class Fleet:
 
     @property
     def url(self) -> str:
-        return self.server.url()
+        """The region's provisioning admin, with the one-time region set-up (README.md)."""
+        return self.server.url(user=ADMIN, password=self.server.password)
 
     def sql(self, *statements: str) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        """Run statements as the server's bootstrap superuser (which has no pinned search_path)."""
+        with psycopg.connect(self.server.url(), autocommit=True) as conn:
             for statement in statements:
                 conn.execute(statement)
 
@@ -171,6 +182,16 @@ def start_fleet(tmp: Path, tenants: tuple[TenantSpec, ...] = FLEET) -> tuple[Loc
     server = LocalPostgres().start()
     fleet = Fleet(server, write_registry(tmp / "tenants", tenants))
     with psycopg.connect(server.url(), autocommit=True) as conn:
+        # The region set-up and hardening: the admin's sessions pin their search_path, and the server's own
+        # databases are closed to PUBLIC (what RegionHardening declares).
+        conn.execute(
+            sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD {}").format(
+                sql.Identifier(ADMIN), sql.Literal(server.password)
+            )
+        )
+        conn.execute(admin_rules.setup_sql(ADMIN).encode())
+        for name in admin_rules.SERVER_DATABASES:
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
         for tenant in tenants:
             fleet.passwords[tenant.org_id] = secrets.token_urlsafe(24)
             provision(conn, tenant, fleet.passwords[tenant.org_id])

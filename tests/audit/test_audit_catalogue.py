@@ -11,6 +11,7 @@ import pytest
 from audit_fleet import Fleet, TenantSpec, provision, run_cli
 
 from railzway.audit.catalogue import read_catalogue
+from railzway.audit.inside import INSIDE_APPLICATION
 from railzway.audit.run import AUDIT_APPLICATION, REPORT_APPLICATION
 
 
@@ -47,7 +48,13 @@ def test_the_audit_sends_the_same_statements_for_5_and_for_15_tenants(logged: Fl
             *(f"DROP ROLE railzway_user_{org_id}" for org_id in range(5001, 5011)),
         )
     assert len([f for f in outcome.json()["findings"] if f["code"] == "orphan-database"]) == 10
-    assert small == large == outcome.json()["statements"] == 7
+    assert small == large == outcome.json()["statements"] == 11
+
+
+def test_the_look_inside_sends_one_statement_per_tenant_database(logged: Fleet) -> None:
+    before = statements_logged(logged, INSIDE_APPLICATION)
+    outcome = logged.audit()
+    assert statements_logged(logged, INSIDE_APPLICATION) - before == outcome.json()["inside_statements"] == 5
 
 
 def test_the_report_reads_everything_in_one_statement(logged: Fleet) -> None:

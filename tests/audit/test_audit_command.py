@@ -94,7 +94,7 @@ def test_text_output_names_the_org_the_object_the_problem_and_the_fix(fleet: Fle
 def test_a_clean_text_audit_says_so_and_shows_no_password(fleet: Fleet) -> None:
     outcome = run_cli("audit", "--admin-url", fleet.url, "--registry", str(fleet.registry))
     assert outcome.code == 0
-    assert outcome.out.splitlines()[-1].startswith("audit of postgres@127.0.0.1:")
+    assert outcome.out.splitlines()[-1].startswith("audit of provisioner@127.0.0.1:")
     assert ": 5 tenants: clean (" in outcome.out
     assert fleet.server.password not in outcome.out + outcome.err
 

@@ -126,8 +126,14 @@ def test_logins_into_other_tenants_databases_that_succeed_are_findings(
 
 def test_a_terminated_tenant_that_can_still_log_in_is_a_finding(fleet: Fleet, matrix_env: dict[str, str]) -> None:
     with fleet.broken(
-        ["ALTER ROLE railzway_user_104 LOGIN", "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10"],
-        ["ALTER ROLE railzway_user_104 NOLOGIN", "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"],
+        [
+            "ALTER ROLE railzway_user_104 LOGIN VALID UNTIL 'infinity' CONNECTION LIMIT 10",
+            "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10",
+        ],
+        [
+            "ALTER ROLE railzway_user_104 NOLOGIN VALID UNTIL '-infinity' CONNECTION LIMIT 0",
+            "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0",
+        ],
     ):
         outcome = matrix(fleet)
     assert outcome.code == 1

@@ -38,19 +38,20 @@ def test_migrate_command_migrates_an_empty_cloud_db(run_cli: CliRunner, new_data
     assert lines[0] == (
         "cloud-db: applied 000001_create_instances_table, 000002_add_instance_tier, "
         "000003_add_instance_compute_engine_and_subscription, 000004_add_db_credentials, "
-        "000005_encrypt_db_password, 000006_add_instance_region_and_source_stack"
+        "000005_encrypt_db_password, 000006_add_instance_region_and_source_stack, 000007_create_stack_revisions, "
+        "000008_create_tenant_backups_and_purges"
     )
-    assert lines[-1] == "version: 6"
+    assert lines[-1] == "version: 8"
     again = run_cli("migrate", env={"RAILZWAY_CLOUD_DB_URL": url}).stdout.splitlines()
     assert again[0] == "cloud-db: up to date"
     assert all(line.endswith(": up to date") for line in again[:-1]), again
-    assert again[-1] == "version: 6"
+    assert again[-1] == "version: 8"
 
 
 def test_migrate_status_prints_version_and_dirty(run_cli: CliRunner) -> None:
     result = run_cli("migrate", "--status")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["version: 6", "dirty: false", "latest: 6"]
+    assert result.stdout.splitlines()[:3] == ["version: 8", "dirty: false", "latest: 8"]
 
 
 def test_migrate_refuses_a_dirty_schema_naming_the_version_and_the_fix(
@@ -59,15 +60,15 @@ def test_migrate_refuses_a_dirty_schema_naming_the_version_and_the_fix(
     conn.execute("UPDATE schema_migrations SET dirty = true")
     result = run_cli("migrate")
     assert_clean_failure(
-        result, 1, "dirty at version 6 (000006_add_instance_region_and_source_stack", "railzway migrate --force 5"
+        result, 1, "dirty at version 8 (000008_create_tenant_backups_and_purges", "railzway migrate --force 7"
     )
-    assert run_cli("migrate", "--status").stdout.splitlines()[:2] == ["version: 6", "dirty: true"]
+    assert run_cli("migrate", "--status").stdout.splitlines()[:2] == ["version: 8", "dirty: true"]
 
 
 def test_migrate_force_clears_the_dirty_flag(run_cli: CliRunner, conn: psycopg.Connection) -> None:
     conn.execute("UPDATE schema_migrations SET dirty = true")
-    assert run_cli("migrate", "--force", "6").returncode == 0
-    assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(6, False)]
+    assert run_cli("migrate", "--force", "8").returncode == 0
+    assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(8, False)]
 
 
 def test_sync_from_a_file_prints_the_summary(run_cli: CliRunner, tmp_path: Path, conn: psycopg.Connection) -> None:
@@ -289,3 +290,15 @@ def test_no_command_output_contains_a_secret(
     ]
     leaked = [s for s in secrets if s in printed]
     assert leaked == []
+
+
+def test_sync_stack_says_pulumi_is_missing_before_asking_for_keys(run_cli: CliRunner) -> None:
+    # No key, no Cloud DB URL and no pulumi CLI: the cheapest missing piece is named first.
+    result = run_cli(
+        "sync",
+        "--stack",
+        "dev",
+        env={"PATH": os.path.dirname(sys.executable), "RAILZWAY_CREDENTIALS_KEYS": None, "RAILZWAY_CLOUD_DB_URL": None},
+    )
+    assert_clean_failure(result, 2, "the pulumi CLI is not on PATH")
+    assert "RAILZWAY_CREDENTIALS_KEYS" not in result.stderr

@@ -15,7 +15,7 @@ from railzway import clouddb
 from railzway.clouddb import CLOUD_DB, DirtyDatabase, MigrationError, MigrationSource
 from railzway.clouddb.migrate import lock_id
 
-LATEST = 6
+LATEST = 8
 ALL_LABELS = [
     "000001_create_instances_table",
     "000002_add_instance_tier",
@@ -23,6 +23,8 @@ ALL_LABELS = [
     "000004_add_db_credentials",
     "000005_encrypt_db_password",
     "000006_add_instance_region_and_source_stack",
+    "000007_create_stack_revisions",
+    "000008_create_tenant_backups_and_purges",
 ]
 
 # The seed's instances table (database-provisioning.md, "Instance Table Structure"), as information_schema

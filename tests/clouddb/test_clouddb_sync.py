@@ -164,7 +164,10 @@ def test_sync_takes_over_a_seed_row_and_encrypts_its_plain_password(conn: psycop
 
 
 def test_sync_refuses_a_cloud_db_that_is_not_migrated(new_database: Callable[[], str], keys: KeyRing) -> None:
-    with psycopg.connect(new_database()) as conn, pytest.raises(SchemaOutOfDate, match="never migrated"):
+    with (
+        psycopg.connect(new_database()) as conn,
+        pytest.raises(SchemaOutOfDate, match="the Cloud DB schema has never been migrated"),
+    ):
         clouddb.sync(conn, outputs(tenant(1001)), keys)
 
 

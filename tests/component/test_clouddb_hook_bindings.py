@@ -14,14 +14,13 @@ import psycopg
 import pulumi
 import pytest
 
-from components import RESOURCE_TYPE
 from components.clouddb_hooks import AFTER_CREATE, AFTER_DELETE, AFTER_UPDATE, HOOK_NAMES
 from railzway import clouddb
 from railzway.clouddb import KEYS_ENV, URL_ENV, generate_key
 from railzway.mockrun import ProgramRun, run_program
 from tests.conftest import SHIPPED_REGISTRY
 
-ROW_HOOKS = {"after_create": (AFTER_CREATE,), "after_update": (AFTER_UPDATE,), "after_delete": (AFTER_DELETE,)}
+ROW_HOOKS = {"after_create": [AFTER_CREATE], "after_update": [AFTER_UPDATE], "after_delete": [AFTER_DELETE]}
 OFF_MESSAGE = (
     "Cloud DB hooks are off (RAILZWAY_CLOUD_DB_URL and RAILZWAY_CREDENTIALS_KEYS are not set, nor "
     "railzway:cloudDbUrl and railzway:credentialsKeys): run `python -m railzway sync --stack dev` after `pulumi up`"
@@ -51,8 +50,16 @@ def hooked_run(
     return run_program(SHIPPED_REGISTRY, dev_config)
 
 
-def hooks_by_resource(run: ProgramRun) -> dict[str, dict[str, tuple[str, ...]]]:
-    return {r.name: dict(r.hooks) for r in run.resources if r.hooks}
+def hooks_by_resource(run: ProgramRun) -> dict[str, dict[str, list[str]]]:
+    """The Cloud DB hooks bound to each resource that has any, by lifecycle point."""
+    bound: dict[str, dict[str, list[str]]] = {}
+    for resource in run.resources:
+        points = resource.options.get("hooks") or {}
+        ours = {point: [n for n in names if n in HOOK_NAMES] for point, names in points.items()}
+        ours = {point: names for point, names in ours.items() if names}
+        if ours:
+            bound[resource.name] = ours
+    return bound
 
 
 def test_with_a_cloud_db_each_tenants_role_database_job_and_component_carry_the_row_hooks(
@@ -69,15 +76,23 @@ def test_with_a_cloud_db_each_tenants_role_database_job_and_component_carry_the_
     assert all(bindings == ROW_HOOKS for bindings in hooked.values())
 
 
-def test_the_password_grant_variable_and_providers_carry_no_hook(hooked_run: ProgramRun) -> None:
-    unhooked = {r.name.rsplit("-", 1)[-1] for r in hooked_run.resources if not r.hooks and r.type != RESOURCE_TYPE}
-    assert unhooked == {"password", "public", "variable", "west", "east"}
+def test_a_terminated_tenants_role_keeps_the_session_ending_hook_beside_the_row_hooks(
+    hooked_run: ProgramRun,
+) -> None:
+    # The hooks compose: 1005 is terminated, and its role also ends its open sessions after the update.
+    assert hooked_run.get("org-1005-role").options["hooks"] == {
+        "after_create": [AFTER_CREATE],
+        "after_update": ["railzway-end-terminated-sessions-eu-west", AFTER_UPDATE],
+        "after_delete": [AFTER_DELETE],
+    }
 
 
 def test_with_a_cloud_db_the_hooks_are_registered_for_up_only_and_nothing_says_they_are_off(
     hooked_run: ProgramRun,
 ) -> None:
-    assert hooked_run.resource_hooks == {name: {"on_dry_run": False, "ignore_errors": False} for name in HOOK_NAMES}
+    ours = {name: flags for name, flags in hooked_run.resource_hooks.items() if name in HOOK_NAMES}
+    assert ours == {name: {"on_dry_run": False, "ignore_errors": False} for name in HOOK_NAMES}
+
     assert not [message for _, message in hooked_run.logs if "hooks are off" in message]
 
 
@@ -85,7 +100,8 @@ def test_without_a_cloud_db_nothing_is_hooked_and_the_program_says_so_once(
     no_cloud_db: None, dev_config: dict[str, Any]
 ) -> None:
     run = run_program(SHIPPED_REGISTRY, dev_config)
-    assert hooks_by_resource(run) == {}
+    assert hooks_by_resource(run) == {}  # the session-ending hook of terminated roles stays
+    assert run.get("org-1005-role").options["hooks"] == {"after_update": ["railzway-end-terminated-sessions-eu-west"]}
     assert [message for _, message in run.logs if "Cloud DB" in message] == [OFF_MESSAGE]
 
 
@@ -94,7 +110,7 @@ def test_without_a_cloud_db_the_hooks_are_still_registered_for_deletes_of_hooked
 ) -> None:
     # The engine runs a deleted resource's hooks by the names in its state and fails an `up` that did not
     # register them: an `up` without a Cloud DB may remove a tenant deployed with the hooks on.
-    assert set(run_program(SHIPPED_REGISTRY, dev_config).resource_hooks) == set(HOOK_NAMES)
+    assert set(HOOK_NAMES) <= set(run_program(SHIPPED_REGISTRY, dev_config).resource_hooks)
 
 
 def test_the_cloud_db_may_come_from_secret_stack_config(
@@ -102,7 +118,7 @@ def test_the_cloud_db_may_come_from_secret_stack_config(
 ) -> None:
     config = {**dev_config, "cloudDbUrl": migrated_cloud_db, "credentialsKeys": generate_key()}
     run = run_program(SHIPPED_REGISTRY, config, secret_keys=["credentialsKeys"])
-    assert run.get("org-1001-role").hooks == ROW_HOOKS
+    assert run.get("org-1001-role").options["hooks"] == ROW_HOOKS
 
 
 def test_keys_in_plain_stack_config_are_refused(
@@ -142,4 +158,4 @@ def test_a_preview_needs_no_reachable_cloud_db(
     monkeypatch.setenv(URL_ENV, new_database())  # never migrated
     monkeypatch.setenv(KEYS_ENV, generate_key())
     run = run_program(SHIPPED_REGISTRY, dev_config, preview=True)
-    assert run.get("org-1001-job").hooks == ROW_HOOKS
+    assert run.get("org-1001-job").options["hooks"] == ROW_HOOKS

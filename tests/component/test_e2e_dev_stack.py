@@ -12,7 +12,6 @@ last test checks).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import shutil
@@ -26,10 +25,17 @@ from psycopg import sql
 from pulumi import automation as auto
 
 from railzway import naming, rules
-from railzway.loader import load_registry, write_tenant
+from railzway.loader import load_registry
 from railzway.localpg import LocalPostgres
 from railzway.model import Registry
-from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
+from railzway.tenant_files import write_tenant
+from tests.e2e_support import (
+    drop_tenants,
+    local_stack_config,
+    remove_test_stack,
+    stored_checkpoint,
+    stored_files,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,8 +56,8 @@ def moved_registry(target: Path) -> Registry:
 
 
 class Deployed:
-    def __init__(self, stack: auto.Stack, registry: Registry, up: auto.UpResult) -> None:
-        self.stack, self.registry, self.up = stack, registry, up
+    def __init__(self, stack: auto.Stack, registry: Registry, up: auto.UpResult, backend: Path) -> None:
+        self.stack, self.registry, self.up, self.backend = stack, registry, up, backend
 
     @property
     def tenants(self) -> dict[str, Any]:
@@ -80,7 +86,7 @@ def deployed(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) 
         config = local_stack_config(postgres, work / "tenants")
         stack.set_all_config(config, path=True)
         up = stack.up(on_output=log.info)
-        yield Deployed(stack, registry, up)
+        yield Deployed(stack, registry, up, work / "backend")
     finally:
         try:
             remove_test_stack(stack)
@@ -115,9 +121,12 @@ def test_refresh_reads_every_resource_back_unchanged(deployed: Deployed) -> None
 
 
 def test_state_holds_passwords_only_encrypted(deployed: Deployed) -> None:
-    state = json.dumps(deployed.stack.export_stack().deployment)
-    for entry in deployed.tenants.values():
-        assert entry["db_password"] not in state
+    # The backend's own files, not `export_stack()` (which decrypts every secret, by design).
+    checkpoint = stored_checkpoint(deployed.backend, deployed.stack.name)
+    assert '"ciphertext"' in checkpoint
+    for path, text in stored_files(deployed.backend).items():
+        for org_id, entry in deployed.tenants.items():
+            assert entry["db_password"] not in text, f"tenant {org_id}'s password in clear in {path}"
 
 
 def test_roles_exist_with_every_privilege_off_and_login_by_status(deployed: Deployed, postgres: LocalPostgres) -> None:

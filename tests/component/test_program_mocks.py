@@ -54,7 +54,16 @@ def test_program_declares_exactly_these_resources(dev_run: ProgramRun) -> None:
         ("pulumi:providers:postgresql", "postgresql-eu-west"),
         ("pulumi:providers:postgresql", "postgresql-us-east"),
         ("pulumi:providers:nomad", "nomad-eu-west"),
+        # eu-west has Nomad: its nightly backup job (us-east's backups run from the scheduled workflow).
+        ("railzway:index:BackupSchedule", "backup-eu-west"),
+        (JOB, "backup-eu-west-job"),
     }
+    for region in ("eu-west", "us-east"):
+        expected |= {
+            ("railzway:index:RegionHardening", f"region-{region}"),
+            (GRANT, f"region-{region}-postgres-revoke-public"),
+            (GRANT, f"region-{region}-template1-revoke-public"),
+        }
     for org_id in ALL:
         name = naming.resource_name(org_id)
         expected |= {

@@ -143,9 +143,25 @@ def test_terminated_tenants_database_stays_reachable_by_the_admin(dev_run: Progr
 
 
 def test_terminated_tenants_database_takes_no_connections(dev_run: ProgramRun) -> None:
-    # A limit of 0 refuses every role but superusers (the admin); the role keeps its tier's limit.
+    # A limit of 0 refuses every role but superusers (the admin).
     assert dev_run.get("org-1005-database").inputs["connectionLimit"] == 0
-    assert dev_run.get("org-1005-role").inputs["connectionLimit"] == 10
+
+
+def test_terminated_tenants_role_has_no_way_back_in(dev_run: ProgramRun) -> None:
+    # Issue 13: no login, a password expired for ever (should LOGIN come back) and no connection slot.
+    role = dev_run.get("org-1005-role").inputs
+    assert (role["login"], role["validUntil"], role["connectionLimit"]) == (False, "-infinity", 0)
+
+
+def test_a_running_tenants_password_never_expires(dev_run: ProgramRun) -> None:
+    assert dev_run.get("org-1001-role").inputs["validUntil"] == "infinity"
+
+
+def test_only_a_terminated_tenants_role_ends_its_sessions_after_an_update(dev_run: ProgramRun) -> None:
+    hooks = {r.name: r.options["hooks"] for r in dev_run.of_type("postgresql:index/role:Role")}
+    assert hooks.pop("org-1005-role") == {"after_update": ["railzway-end-terminated-sessions-eu-west"]}
+    assert hooks.pop("org-2003-role") == {"after_update": ["railzway-end-terminated-sessions-us-east"]}
+    assert set(map(str, hooks.values())) == {"{}"}
 
 
 def test_terminating_deregisters_the_job_and_disables_the_login(dev_run: ProgramRun, run_changed: RunChanged) -> None:
@@ -154,6 +170,8 @@ def test_terminating_deregisters_the_job_and_disables_the_login(dev_run: Program
         "-org-1001-job",
         "-org-1001-variable",
         "org-1001-role.login",
+        "org-1001-role.validUntil",
+        "org-1001-role.connectionLimit",
         "org-1001-database.connectionLimit",
         "org-1001.status",
     }
@@ -187,6 +205,8 @@ def test_giving_a_region_nomad_adds_jobs_for_its_live_tenants(
     with_nomad = run_changed({}, config)
     assert differences(dev_run, with_nomad) == {
         "+nomad-us-east",
+        "+backup-us-east",
+        "+backup-us-east-job",
         "+org-2001-variable",
         "+org-2001-job",
         "+org-2002-variable",

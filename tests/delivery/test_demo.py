@@ -61,6 +61,25 @@ def test_demo_without_the_pulumi_cli_says_so_up_front_and_completes(demo_dir: Pa
     for secret in (secrets["admin_password"], secrets["credentials_key"], secrets["passphrase"]):
         assert secret not in output
     assert down.returncode == 0 and not demo_dir.exists()
+    # The audit fails on purpose (nothing was deployed): the line after its error says it is expected.
+    lines = output.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("  error: audit failed: 16 findings"))
+    assert lines[failed + 1].startswith("  -> expected result: every tenant is missing because nothing was deployed")
+    # Nothing to read passwords from without the CLI, so the closing hint does not send one to `pulumi`.
+    assert "pulumi stack output" not in output
+    assert "install the pulumi CLI (https://www.pulumi.com/docs/install/)" in output
+
+
+def test_a_second_demo_says_so_in_one_line_and_starts_nothing(demo_dir: Path) -> None:
+    demo_dir.mkdir()
+    (demo_dir / "state.json").write_text("{}")
+    result = run_demo("up", demo_dir, path_without_pulumi())
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: a demo is already running (its state is in {demo_dir}): `make demo-down` first"
+    ]
+    assert sorted(p.name for p in demo_dir.iterdir()) == ["state.json"]
 
 
 @pytest.mark.e2e
@@ -72,4 +91,7 @@ def test_demo_with_the_pulumi_cli_deploys_syncs_and_audits_clean(demo_dir: Path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "created " in output and "8 inserted" in output
-    assert "0 findings (security or data)" in output or ": 0 findings" in output
+    # The audit's summary line when it finds nothing: "audit of <user>@<server> (PostgreSQL <v>): 8 tenants:
+    # clean (7 statements, <t> s)" (railzway.audit.render.summary).
+    assert ": 8 tenants: clean (" in output
+    assert "audit failed" not in output

@@ -8,7 +8,9 @@ in order, as an operator would:
 1. syncs the stack's outputs into a migrated Cloud DB and audits the server: clean;
 2. rotates one tenant's password: exactly its password and its role change, its new password logs in;
 3. removes one tenant from the registry: `up` deletes it from the state but the role and database stay,
-   and the audit now names them as orphans (data we hold and no longer manage).
+   and the audit now names them as orphans (data we hold and no longer manage);
+4. purges: a tenant still in the stack's state is refused; the removed one is purged after a final backup,
+   a second purge does nothing, and the audit is clean again.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import pytest
 from pulumi import automation as auto
 
 from railzway import naming
-from railzway.loader import load_registry, tenant_path, write_tenant
+from railzway.loader import load_registry, tenant_path
 from railzway.localpg import LocalPostgres
+from railzway.tenant_files import write_tenant
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
-from tests.e2e_support import local_stack_config, remove_test_stack
+from tests.e2e_support import local_stack_config, provisioner_url, remove_test_stack, stored_checkpoint, stored_files
 
 pytestmark = [
     pytest.mark.e2e,
@@ -69,7 +72,13 @@ class Lifecycle:
 
     def audit(self) -> subprocess.CompletedProcess[str]:
         return self.railzway(
-            "audit", "--admin-url", self.server.url(), "--registry", str(self.registry_dir), "--format", "json"
+            "audit",
+            "--admin-url",
+            provisioner_url(self.server),
+            "--registry",
+            str(self.registry_dir),
+            "--format",
+            "json",
         )
 
 
@@ -188,6 +197,62 @@ def test_the_audit_names_the_removed_tenants_data_as_an_orphan(life: Lifecycle) 
 
 
 def test_outputs_never_hold_a_password_in_plain_text_in_the_state(life: Lifecycle) -> None:
-    state = json.dumps(life.stack.export_stack().deployment)
-    for tenant in life.outputs().values():
-        assert tenant["db_password"] not in state
+    # The backend's own files, not `export_stack()` (which decrypts every secret, by design).
+    backend = Path(life.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    checkpoint = stored_checkpoint(backend, life.stack.name)
+    assert '"ciphertext"' in checkpoint
+    for path, text in stored_files(backend).items():
+        for org_id, tenant in life.outputs().items():
+            assert tenant["db_password"] not in text, f"tenant {org_id}'s password in clear in {path}"
+
+
+def purge(life: Lifecycle, org_id: int, store: Path) -> subprocess.CompletedProcess[str]:
+    return life.railzway(
+        "purge",
+        "--org",
+        str(org_id),
+        "--confirm",
+        str(org_id),
+        "--admin-url",
+        life.server.url(),
+        "--registry",
+        str(life.registry_dir),
+        "--store",
+        f"file://{store}",
+    )
+
+
+def test_purge_refuses_a_tenant_still_in_the_stacks_state(life: Lifecycle, tmp_path: Path) -> None:
+    # Out of the registry but not yet applied: the stack's state still holds it, so it is no orphan.
+    path = tenant_path(life.registry_dir, ROTATED)
+    original = path.read_bytes()
+    path.unlink()
+    try:
+        result = purge(life, ROTATED, tmp_path / "store")
+    finally:
+        path.write_bytes(original)
+    assert result.returncode == 1, result.stdout + result.stderr
+    # The stack may be listed by its fully qualified name (organization/railzway/<stack>) on this backend.
+    assert f"org {ROTATED} is still in the state of stack(s) " in result.stderr
+    assert life.stack.name in result.stderr
+    with psycopg.connect(life.server.url()) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (naming.database_name(ROTATED),)).fetchone()
+
+
+def test_purging_the_removed_tenant_takes_a_final_backup_and_the_audit_is_clean_again(
+    life: Lifecycle, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    first = purge(life, REMOVED, store)
+    second = purge(life, REMOVED, store)
+    audit = life.audit()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"purged org {REMOVED}" in first.stdout
+    [dump] = list(store.glob(f"*/{REMOVED}/*.dump"))
+    assert json.loads(dump.with_suffix(".json").read_text())["final"] is True
+    assert second.returncode == 0 and "already purged" in second.stdout, second.stdout + second.stderr
+    with psycopg.connect(life.server.url()) as conn:
+        assert (
+            conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (naming.role_name(REMOVED),)).fetchone() is None
+        )
+    assert audit.returncode == 0, audit.stdout + audit.stderr

@@ -72,11 +72,11 @@ def test_fleet_preview_without_the_pulumi_cli_stops_with_one_line(make_registry:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_changed_only_needs_a_base_revision(make_registry: MakeRegistry, no_pulumi: Path) -> None:
+def test_changed_only_without_a_base_reads_the_registry_from_git(make_registry: MakeRegistry, no_pulumi: Path) -> None:
     registry = make_registry([{"org_id": 1, "shard": 0}])
     result = railzway("fleet", "up", "--changed-only", "--registry", str(registry), path_dir=no_pulumi)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --changed-only needs --base REV (and optionally --head REV, default HEAD)"
+    assert result.stderr.startswith("error: git rev-parse --show-toplevel: fatal: not a git repository")
 
 
 def test_a_stacks_glob_that_matches_nothing_is_refused(make_registry: MakeRegistry, no_pulumi: Path) -> None:
@@ -120,7 +120,7 @@ def test_assign_shard_check_fails_on_a_file_without_shard_and_writes_nothing(
     path = write_tenant_file(registry, {"org_id": 5})
     result = railzway("assign-shard", "--check", "--registry", str(registry), path_dir=no_pulumi)
     assert result.returncode == 1
-    assert f"{path}: error: shard: missing" in result.stderr
+    assert f"{path}: error: shard: required field is missing: run `railzway assign-shard`" in result.stderr
     assert "shard" not in path.read_text()
 
 

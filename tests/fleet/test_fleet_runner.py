@@ -10,7 +10,7 @@ import threading
 import pytest
 from fleet_fakes import RecordingStacks
 
-from railzway.fleet import StackOutcome, run_fleet
+from railzway.fleet import StackOutcome, default_parallelism, run_fleet
 from railzway.stacks import Changes, StackRef, StackResult
 
 STACKS = [StackRef(f"prod-eu-west-{n:02d}", (f"eu-west/{n}",)) for n in range(7)]
@@ -161,3 +161,8 @@ def test_parallel_below_one_is_refused() -> None:
 def test_no_stacks_is_an_empty_successful_report() -> None:
     report = run_fleet([], "up", RecordingStacks())
     assert report.outcomes == () and report.ok
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, 1), (2, 2), (4, 4), (16, 4), (0, 1)])
+def test_the_default_parallelism_is_one_stack_per_core_and_at_most_four(cpus: int, expected: int) -> None:
+    assert default_parallelism(cpus) == expected

@@ -35,9 +35,12 @@ def test_only_the_tenants_of_the_given_shards_are_returned(make_registry: MakeRe
     assert same_as_full(registry, {("eu-west", 0), ("us-east", 0)}) == [3, 6, 9, 12, 20]
 
 
-def test_a_file_without_shard_belongs_to_shard_zero(make_registry: MakeRegistry) -> None:
+def test_a_file_without_shard_stops_every_stacks_read(make_registry: MakeRegistry) -> None:
+    # Read as shard 0 it would be deployed there, then moved by `assign-shard`: no stack may take it.
     registry = make_registry([{"org_id": 1}, {"org_id": 2, "shard": 1}])
-    assert same_as_full(registry, {("eu-west", 0)}) == [1]
+    for shards in ({("eu-west", 0)}, {("eu-west", 1)}, {("us-east", 0)}, None):
+        with pytest.raises(RegistryError, match=r"1\.yaml: error: shard: required field is missing"):
+            load_registry(registry, shards)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +64,9 @@ def test_any_spelling_of_shard_one_is_found_in_shard_one(make_registry: MakeRegi
 def test_a_shard_line_inside_a_quoted_value_does_not_move_the_tenant(make_registry: MakeRegistry) -> None:
     registry = make_registry([])
     write(
-        registry, 5, 'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west\npassword_rotation: "a\nshard: 2"\n'
+        registry,
+        5,
+        'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west\nshard: 0\npassword_rotation: "a\nshard: 2"\n',
     )
     assert same_as_full(registry, {("eu-west", 0)}) == [5]
     assert same_as_full(registry, {("eu-west", 2)}) == []
@@ -112,3 +117,20 @@ def test_a_shard_under_a_nested_key_is_not_the_tenants_shard(make_registry: Make
     write(registry, 5, "org_id: 5\ntier: starter\nversion: '1.8.2'\nregion: eu-west\ndowngrade:\n  shard: 2\n")
     with pytest.raises(RegistryError, match=r"downgrade\.shard"):
         load_registry(registry, {("eu-west", 0)})
+
+
+def test_a_comment_ended_by_a_carriage_return_does_not_hide_the_shard(make_registry: MakeRegistry) -> None:
+    # YAML ends a line at \r too: the shard line after the comment is a key, and the tenant is in shard 1.
+    registry = make_registry([{"org_id": 1, "shard": 0}])
+    write(registry, 5, 'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west # placed\rshard: 1\n')
+    assert same_as_full(registry, {("eu-west", 1)}) == [5]
+    assert same_as_full(registry, {("eu-west", 0)}) == [1]
+
+
+@pytest.mark.parametrize("line_end", ["\r", "\r\n", "\x85", "\u2028", "\u2029"])
+def test_every_yaml_line_break_is_read_as_yaml_reads_it(make_registry: MakeRegistry, line_end: str) -> None:
+    registry = make_registry([{"org_id": 1, "shard": 0}])
+    text = f'org_id: 5\ntier: starter\nversion: "1.8.2"\nregion: eu-west # note{line_end}shard: 2\n'
+    (registry / "orgs" / "5.yaml").write_bytes(text.encode())
+    assert same_as_full(registry, {("eu-west", 2)}) == [5]
+    assert same_as_full(registry, {("eu-west", 0)}) == [1]

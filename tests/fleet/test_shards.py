@@ -66,7 +66,7 @@ def test_unknown_region_is_refused_naming_the_known_ones(make_registry: MakeRegi
 
 
 def test_a_file_without_shard_is_unplaced_and_not_counted(make_registry: MakeRegistry) -> None:
-    registry = load_registry(make_registry([{"org_id": 1}, {"org_id": 2, "shard": 0}]))
+    registry = load_registry(make_registry([{"org_id": 1}, {"org_id": 2, "shard": 0}]), unplaced_ok=True)
     assert [t.org_id for t in unplaced(registry)] == [1]
     assert not has_recorded_shard(registry.tenants[1])
     assert placed_sizes(registry)[("eu-west", 0)] == 1
@@ -77,7 +77,8 @@ def test_assigning_several_tenants_spreads_them_counting_each_placement(make_reg
         make_registry(
             [{"org_id": 1, "shard": 0}, {"org_id": 2, "shard": 0}, {"org_id": 3, "shard": 2}]
             + [{"org_id": org} for org in (10, 11, 12, 13)]
-        )
+        ),
+        unplaced_ok=True,
     )
     assigned = assign_shards(registry, unplaced(registry))
     # Loads before: shard 0: 2, shard 1: 0, shard 2: 1.
@@ -159,3 +160,22 @@ def test_a_tier_change_changes_the_stacks_whose_tenants_use_it(tmp_path: Path) -
 def test_without_a_base_registry_every_stack_holding_a_tenant_changed(make_registry: MakeRegistry) -> None:
     head = load_registry(make_registry([{"org_id": 1, "shard": 2}, {"org_id": 2, "region": "us-east", "shard": 0}]))
     assert [s.name for s in changed_stacks(None, head, "prod")] == ["prod-eu-west-02", "prod-us-east-00"]
+
+
+def test_lowering_the_shard_capacity_moves_no_placed_tenant(tmp_path: Path) -> None:
+    placed = [{"org_id": org, "shard": org % 2} for org in range(1, 7)]
+    roomy = load_registry(write_registry(tmp_path / "roomy", placed, regions={"eu-west": 2}, max_per_shard=100))
+    tight = load_registry(write_registry(tmp_path / "tight", placed, regions={"eu-west": 2}, max_per_shard=2))
+    assert {o: t.shard for o, t in tight.tenants.items()} == {o: t.shard for o, t in roomy.tenants.items()}
+    assert unplaced(tight) == []
+    assert changed_stacks(roomy, tight, "prod") == []
+
+
+def test_a_regions_new_shard_takes_the_new_tenants_and_the_old_ones_stay(tmp_path: Path) -> None:
+    placed = [{"org_id": org, "shard": 0} for org in (1, 2, 3)]
+    grown = load_registry(
+        write_registry(tmp_path, [*placed, {"org_id": 10}, {"org_id": 11}], regions={"eu-west": 2}, max_per_shard=3)
+    )
+    assigned = assign_shards(grown, unplaced(grown))
+    assert [(t.org_id, t.shard) for t in assigned] == [(10, 1), (11, 1)]
+    assert [grown.tenants[org].shard for org in (1, 2, 3)] == [0, 0, 0]

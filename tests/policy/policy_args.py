@@ -21,8 +21,10 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from railzway import mockview
 from railzway.mockrun import ProgramRun, RecordedResource
 from railzway.policies import TENANT_INSTANCE_TYPE
+from tests.policy import recorded
 
 STACK = "dev"
 PROJECT = "railzway"
@@ -132,10 +134,10 @@ def from_run(
 ) -> tuple[list[ResourceValidationArgs], StackValidationArgs]:
     """The arguments the engine would hand the pack for a program run under mocks.
 
-    Resource policies get each resource's inputs (what `Analyze` sees); the stack policy gets every
-    resource with its parent, provider and property dependencies linked. Mocks echo inputs as outputs, so
-    inputs stand in for the outputs `AnalyzeStack` sees; the component carries the inputs the program
-    registers it with.
+    Resource policies get each resource's inputs (what `Analyze` sees); the stack policy gets the engine's
+    representation (`railzway.mockview.stack_view`): every resource's outputs - the revoke grant's
+    `privileges` null, a component's registered outputs, numbers as doubles - with parents, providers and
+    dependencies linked, as `../shared/engine/up/stack.json` shows it.
     """
     by_urn = {r.urn: r for r in run.resources}
 
@@ -145,7 +147,7 @@ def from_run(
         declared = by_urn.get(r.provider)
         provider_type = declared.type if declared else r.provider.split("::")[2]
         return PolicyProviderResource(
-            provider_type, declared.inputs if declared else {}, r.provider, r.provider.rsplit("::", 1)[-1]
+            provider_type, as_sent(declared.state) if declared else {}, r.provider, r.provider.rsplit("::", 1)[-1]
         )
 
     resource_args = [
@@ -153,14 +155,4 @@ def from_run(
         for r in run.resources
         if r.custom
     ]
-    stack = {
-        r.urn: PolicyResource(r.type, as_sent(r.inputs), r.urn, r.name, options(r.parent), provider_of(r), None, [], {})
-        for r in run.resources
-    }
-    for r in run.resources:
-        resource = stack[r.urn]
-        resource.parent = stack.get(r.parent) if r.parent else None
-        resource.dependencies = [stack[u] for u in r.dependencies if u in stack]
-        for key, urns in r.options.get("propertyDependencies", {}).items():
-            resource.property_dependencies[key] = [stack[u] for u in urns if u in stack]
-    return resource_args, StackValidationArgs(list(stack.values()), config)
+    return resource_args, recorded.stack_args(mockview.stack_view(run), config)

@@ -20,6 +20,7 @@ import yaml
 from pulumi import automation as auto
 
 from railzway.localpg import LocalPostgres
+from tests.e2e_support import provisioning_admin
 
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -43,10 +44,9 @@ def dev_stack(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory)
     (work / "policy" / ".venv").symlink_to(PROJECT / ".venv", target_is_directory=True)
 
     settings = yaml.safe_load((work / "Pulumi.dev.yaml").read_text())
+    admin = provisioning_admin(postgres)  # the program refuses an admin without the region set-up
     for region in settings["config"]["railzway:regions"].values():
-        region["postgres"].update(
-            host=postgres.host, port=postgres.port, username=postgres.superuser, tenantHost=postgres.host
-        )
+        region["postgres"].update(host=postgres.host, port=postgres.port, username=admin, tenantHost=postgres.host)
     (work / "Pulumi.dev.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
 
     backend = tmp_path_factory.mktemp("state")

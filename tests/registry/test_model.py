@@ -32,7 +32,7 @@ def test_an_integer_password_rotation_means_its_string(registry: Registry) -> No
 
 
 def test_a_downgrade_date_may_arrive_as_iso_text_from_the_service(registry: Registry) -> None:
-    t = tenant(registry, downgrade={"tier": "starter", "at": "2027-01-31"})
+    t = tenant(registry, tier="growth", downgrade={"tier": "starter", "at": "2027-01-31"})
     assert t.downgrade is not None and t.downgrade.at == dt.date(2027, 1, 31)
 
 

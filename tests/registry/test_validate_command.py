@@ -34,7 +34,7 @@ def write_org(registry: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-VALID = 'org_id: 3001\ntier: starter\nversion: "1.8.2"\nstatus: running\nregion: us-east\n'
+VALID = 'org_id: 3001\ntier: starter\nversion: "1.8.2"\nstatus: running\nregion: us-east\nshard: 0\n'
 
 
 def assert_rejected(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -61,12 +61,12 @@ def test_a_new_valid_tenant_is_accepted(registry_dir: Path) -> None:
 
 def test_unknown_field_is_rejected_naming_file_line_and_field(registry_dir: Path) -> None:
     path = write_org(registry_dir, "3001.yaml", VALID + "colour: blue\n")
-    assert_rejected(run_validate(str(registry_dir)), f"{path}:6: error: colour: unknown field")
+    assert_rejected(run_validate(str(registry_dir)), f"{path}:7: error: colour: unknown field")
 
 
 def test_duplicate_key_in_one_file_is_rejected(registry_dir: Path) -> None:
     path = write_org(registry_dir, "3001.yaml", VALID + "tier: growth\n")
-    assert_rejected(run_validate(str(registry_dir)), f"{path}:6: error: tier: duplicate key (first on line 2)")
+    assert_rejected(run_validate(str(registry_dir)), f"{path}:7: error: tier: duplicate key (first on line 2)")
 
 
 def test_same_org_id_in_two_files_is_rejected(registry_dir: Path) -> None:
@@ -142,7 +142,7 @@ def test_yaml_tags_of_any_kind_are_rejected(registry_dir: Path, content: str) ->
 
 def test_anchors_and_aliases_are_rejected(registry_dir: Path) -> None:
     write_org(registry_dir, "3001.yaml", VALID + "subscription_id: &s sub_1\npassword_rotation: *s\n")
-    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:6: error: YAML anchors and aliases are not allowed")
+    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:7: error: YAML anchors and aliases are not allowed")
 
 
 def test_bytes_that_are_not_utf8_are_rejected(registry_dir: Path) -> None:
@@ -162,19 +162,19 @@ def test_invalid_yaml_syntax_is_rejected_with_its_line(registry_dir: Path) -> No
 
 def test_more_than_one_document_is_rejected(registry_dir: Path) -> None:
     write_org(registry_dir, "3001.yaml", VALID + "---\n" + VALID)
-    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:6: error: more than one YAML document")
+    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:7: error: more than one YAML document")
 
 
 def test_a_file_that_is_not_a_yaml_tenant_file_is_rejected(registry_dir: Path) -> None:
     write_org(registry_dir, "3001.yml", VALID)
     assert_rejected(
-        run_validate(str(registry_dir)), "3001.yml: error: unexpected entry: tenant files are orgs/<org_id>.yaml"
+        run_validate(str(registry_dir)), "3001.yml: error: unexpected file: tenant files are orgs/<org_id>.yaml"
     )
 
 
 def test_unknown_downgrade_tier_is_rejected(registry_dir: Path) -> None:
     write_org(registry_dir, "3001.yaml", VALID + "downgrade:\n  tier: free\n  at: 2027-01-01\n")
-    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:6: error: downgrade: unknown tier 'free'")
+    assert_rejected(run_validate(str(registry_dir)), "3001.yaml:8: error: downgrade.tier: unknown tier 'free'")
 
 
 def test_broken_tier_catalogue_is_rejected(registry_dir: Path) -> None:
@@ -209,7 +209,7 @@ def test_github_format_prints_annotations_on_the_problem_line(registry_dir: Path
 
 def test_oversized_shard_is_a_warning_not_an_error(registry_dir: Path) -> None:
     regions = (
-        (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 250", "max_tenants_per_shard: 2")
+        (registry_dir / "regions.yaml").read_text().replace("max_tenants_per_shard: 100", "max_tenants_per_shard: 2")
     )
     (registry_dir / "regions.yaml").write_text(regions)
     result = run_validate(str(registry_dir))

@@ -56,6 +56,7 @@ QUEUE_TABLES = (
     "railzway_request_events",
     "railzway_requests",
     "instances",
+    "stack_revisions",
     "procrastinate_events",
     "procrastinate_periodic_defers",
     "procrastinate_jobs",
@@ -122,7 +123,7 @@ def fake(registry_dir: Path) -> FakeStacks:
 
 @pytest.fixture
 def service(settings: Settings, fake: FakeStacks) -> Service:
-    return Service(settings, runner=lambda: fake)
+    return Service(settings, runner=lambda registry: fake)
 
 
 @pytest.fixture

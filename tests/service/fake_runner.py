@@ -100,7 +100,9 @@ class FakeStacks:
         if on_output is not None:
             on_output(f"Updating ({stack.name}): {len(orgs)} target(s)\n")
         registry = load_registry(self.registry_dir)
-        tenants = {str(o): outputs_of(registry.tenants[o]) for o in orgs if o in registry.tenants}
+        # Untargeted (a reconcile): the whole stack, which in these tests is every tenant of the registry.
+        chosen = orgs if targets else tuple(sorted(registry.tenants))
+        tenants = {str(o): outputs_of(registry.tenants[o]) for o in chosen if o in registry.tenants}
         call = Call(stack.name, orgs, start, time.time(), os.getpid())
         with self._guard:
             self.calls.append(call)

@@ -185,6 +185,14 @@ def test_downgrade_rejections_name_the_field(registry: Registry, body: Downgrade
     assert (rejected.status, rejected.field) == (422, field)
 
 
+@pytest.mark.parametrize("at", [TODAY, TODAY + dt.timedelta(days=30)])
+def test_a_downgrade_to_a_higher_tier_is_refused_today_or_later(registry: Registry, at: dt.date) -> None:
+    assert registry.tenants[1002].tier == "starter"
+    rejected = rejection(registry, Action.downgrade, 1002, DowngradeBody(tier="growth", at=at))
+    assert (rejected.status, rejected.field) == (422, "tier")
+    assert rejected.message.startswith("tier 'growth' is not lower than")
+
+
 def test_the_scheduled_downgrade_applies_only_when_due(registry: Registry) -> None:
     due_on = registry.tenants[1003].downgrade
     assert due_on is not None
@@ -231,3 +239,22 @@ def test_fingerprints_tell_requests_apart() -> None:
     )
     assert fingerprint(1, Action.deploy, deploy) != fingerprint(2, Action.deploy, deploy)
     assert fingerprint(1, Action.stop, EmptyBody()) != fingerprint(1, Action.start, EmptyBody())
+
+
+def test_deploy_names_every_bad_field_at_once(registry: Registry) -> None:
+    rejected = rejection(registry, Action.deploy, 77, DeployBody(version="latest", tier="gold", region="mars"))
+    assert rejected.status == 422
+    assert [field for field, _ in rejected.problems] == ["tier", "version", "region"]
+    assert "unknown tier 'gold'" in rejected.problems[0][1]
+    assert "'latest' is not pinned" in rejected.problems[1][1]
+
+
+def test_deploy_of_an_existing_tenant_names_every_bad_field_at_once(registry: Registry) -> None:
+    rejected = rejection(registry, Action.deploy, 1001, DeployBody(version="latest", tier="gold", region="us-east"))
+    assert sorted(field for field, _ in rejected.problems) == ["region", "tier", "version"]
+
+
+def test_a_downgrade_names_a_bad_tier_and_a_past_date_together(registry: Registry) -> None:
+    body = DowngradeBody(tier="gold", at=TODAY - dt.timedelta(days=1))
+    rejected = rejection(registry, Action.downgrade, 1001, body)
+    assert [field for field, _ in rejected.problems] == ["tier", "at"]

@@ -72,6 +72,41 @@ def test_auth_is_checked_before_the_body(client: TestClient) -> None:
     assert response.status_code == 401
 
 
+def test_malformed_json_without_a_token_is_401_not_422(client: TestClient) -> None:
+    response = client.post("/v1/orgs/1001/deploy", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "a valid bearer token is required", "field": "Authorization"}
+
+
+def test_a_body_over_the_cap_is_413_even_with_a_token(client: TestClient, auth: dict[str, str], cloud_db: str) -> None:
+    body = {"version": "1.9.0", "tier": "starter", "region": "x" * 9000}
+    response = client.post(f"/v1/orgs/{NEW_ORG}/deploy", json=body, headers=auth)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "the request body is over 8192 bytes", "field": "body"}
+    assert request_rows(cloud_db) == []
+
+
+def test_every_bad_field_is_named_in_one_answer(
+    client: TestClient, auth: dict[str, str], cloud_db: str, registry_dir: Path
+) -> None:
+    before = snapshot(registry_dir)
+    response = client.post(f"/v1/orgs/{NEW_ORG}/deploy", json={"version": "latest", "tier": "gold"}, headers=auth)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["tier", "version"]
+    assert response.json()["field"] == "tier"
+    assert "tier: unknown tier 'gold'" in response.json()["detail"]
+    assert "version: 'latest' is not pinned" in response.json()["detail"]
+    assert snapshot(registry_dir) == before
+    assert request_rows(cloud_db) == []
+
+
+def test_every_mistyped_field_is_named_in_one_answer(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post(f"/v1/orgs/{NEW_ORG}/deploy", json={"version": 5, "tier": 6, "colour": "red"}, headers=auth)
+    assert response.status_code == 422
+    assert sorted(e["field"] for e in response.json()["errors"]) == ["colour", "tier", "version"]
+
+
 def test_every_configured_token_is_accepted(client: TestClient) -> None:
     for token in (TOKEN, OTHER_TOKEN):
         response = client.get("/v1/orgs/1001", headers={"Authorization": f"Bearer {token}"})
@@ -109,7 +144,7 @@ def test_healthz_is_503_when_the_cloud_db_does_not_answer(env: dict[str, str], f
     settings = Settings.from_env(
         {**env, "RAILZWAY_CLOUD_DB_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"}
     )
-    with TestClient(api.create_app(Service(settings, runner=lambda: fake))) as client:
+    with TestClient(api.create_app(Service(settings, runner=lambda registry: fake))) as client:
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
@@ -407,3 +442,17 @@ def test_org_view_shows_desired_synced_and_requests_but_never_a_password(
     assert sealed.ciphertext not in text
     assert sealed.fingerprint not in text
     assert "a-secret-tenant-password" not in text
+
+
+def test_the_test_client_runs_on_httpx2_without_a_deprecation_warning() -> None:
+    # starlette's TestClient warns when it has to fall back to httpx; requirements.txt pins httpx2 for it.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import fastapi.testclient"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

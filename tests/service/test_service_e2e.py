@@ -40,8 +40,11 @@ def stack(postgres: LocalPostgres, tmp_path: Path) -> Iterator[dict[str, str]]:
     """A configured, empty stack and a catalogue-only registry; destroyed and removed afterwards."""
     from pulumi import automation as auto
 
-    registry = tmp_path / "tenants"
-    (registry / "orgs").mkdir(parents=True)
+    # Not tmp_path / "tenants": that is the `registry_dir` fixture's full copy of the shipped registry (the
+    # `env` fixture makes it), so creating `orgs` there failed with FileExistsError, and reusing it would
+    # declare the eight shipped tenants in this stack too. The stack's registry holds the catalogues only.
+    registry = tmp_path / "catalogue-only" / "tenants"
+    (registry / "orgs").mkdir(parents=True, exist_ok=True)
     for name in ("tiers.yaml", "regions.yaml"):
         shutil.copy(PROJECT / "tenants" / name, registry / name)
     (tmp_path / "backend").mkdir()

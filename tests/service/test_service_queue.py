@@ -19,11 +19,12 @@ import pytest
 from fake_runner import FakeStacks, password_of
 from service_helpers import async_client, wait_until_final
 
-from railzway.loader import load_registry, write_tenant
+from railzway.loader import load_registry
 from railzway.model import ScheduledDowngrade
 from railzway.service.core import Service
-from railzway.service.queue import APPLY_DUE_DOWNGRADES, PRUNE_JOBS, RECOVER
+from railzway.service.queue import APPLY_DUE_DOWNGRADES, PRUNE_JOBS, RECONCILE, RECOVER
 from railzway.service.settings import Settings
+from railzway.tenant_files import write_tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -125,8 +126,8 @@ async def test_two_workers_never_run_one_stack_at_once(settings: Settings, regis
     # Two services against one Cloud DB, as two `serve` processes: separate pools, workers and heartbeats.
     fake = FakeStacks(registry_dir, delay=0.3)
     first, second = (
-        Service(settings, runner=lambda: fake, name="one"),
-        Service(settings, runner=lambda: fake, name="two"),
+        Service(settings, runner=lambda registry: fake, name="one"),
+        Service(settings, runner=lambda registry: fake, name="two"),
     )
     await first.open()
     await second.open()
@@ -160,7 +161,7 @@ async def test_a_transient_failure_is_retried_after_a_backoff(
     registry_dir: Path, settings: Settings, cloud_db: str
 ) -> None:
     fake = FakeStacks(registry_dir, locked_times=1)
-    service = Service(settings, runner=lambda: fake)
+    service = Service(settings, runner=lambda registry: fake)
     await service.open()
     try:
         request_id = await submit(service, 1003, "stop")
@@ -183,7 +184,7 @@ async def test_retries_are_bounded_and_the_failure_names_the_reason(
     registry_dir: Path, settings: Settings, cloud_db: str
 ) -> None:
     fake = FakeStacks(registry_dir, locked_times=100)
-    service = Service(settings, runner=lambda: fake)
+    service = Service(settings, runner=lambda registry: fake)
     await service.open()
     try:
         request_id = await submit(service, 1003, "stop")
@@ -233,4 +234,9 @@ async def test_a_future_downgrade_waits(running: Service, registry_dir: Path) ->
 
 def test_maintenance_tasks_are_periodic(service: Service) -> None:
     periodic = {task.task.name: task.cron for task in service.queue.periodic_registry.periodic_tasks.values()}
-    assert periodic == {RECOVER: "* * * * * */1", APPLY_DUE_DOWNGRADES: "7 * * * *", PRUNE_JOBS: "17 3 * * *"}
+    assert periodic == {
+        RECOVER: "* * * * * */1",
+        APPLY_DUE_DOWNGRADES: "7 * * * *",
+        RECONCILE: "*/10 * * * *",
+        PRUNE_JOBS: "17 3 * * *",
+    }

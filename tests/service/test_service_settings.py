@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -124,3 +125,54 @@ def test_migrate_refuses_a_queue_schema_of_another_procrastinate_version(new_dat
         conn.commit()
         with pytest.raises(MigrationError, match=r"procrastinate 2\.15\.0's schema"):
             migrate(conn, (CLOUD_DB, *SCHEMA_STEPS))
+
+
+def test_serve_reports_every_bad_setting_in_one_run(railzway_command: Path, env: dict[str, str]) -> None:
+    broken = {
+        **{k: v for k, v in env.items() if k not in ("RAILZWAY_CLOUD_DB_URL", "RAILZWAY_CREDENTIALS_KEYS")},
+        "RAILZWAY_API_TOKENS": "short-one",
+        "RAILZWAY_SERVICE_CONCURRENCY": "many",
+    }
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RAILZWAY_", "PG"))}
+    result = subprocess.run(
+        [str(railzway_command), "serve", "--port", "1"],
+        cwd=PROJECT,
+        env={**environment, **broken},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert [line.split()[1].rstrip(":") for line in lines] == [
+        "RAILZWAY_CLOUD_DB_URL",
+        "RAILZWAY_CREDENTIALS_KEYS",
+        "RAILZWAY_API_TOKENS",
+        "RAILZWAY_SERVICE_CONCURRENCY",
+    ]
+    assert all(line.startswith("error: ") for line in lines)
+    assert "short-one" not in result.stderr
+
+
+def test_every_problem_is_in_the_settings_error(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {**env, "RAILZWAY_API_TOKENS": "short-one,also-short", "RAILZWAY_REGISTRY_DIR": "/nonexistent"}
+        )
+    assert caught.value.problems == [
+        "RAILZWAY_API_TOKENS: token #1 is shorter than 16 characters (make one with `openssl rand -hex 32`)",
+        "RAILZWAY_API_TOKENS: token #2 is shorter than 16 characters (make one with `openssl rand -hex 32`)",
+        "RAILZWAY_REGISTRY_DIR: /nonexistent is not a directory (the tenants registry)",
+    ]
+
+
+@pytest.mark.parametrize("url", [None, "mysql://root@db/cloud"], ids=["missing", "not-postgresql"])
+def test_the_cloud_db_url_hint_keeps_the_password_in_pgpassword(env: dict[str, str], url: str | None) -> None:
+    environment = {k: v for k, v in env.items() if k != "RAILZWAY_CLOUD_DB_URL"}
+    if url is not None:
+        environment["RAILZWAY_CLOUD_DB_URL"] = url
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environment)
+    message = str(caught.value)
+    assert "postgresql://USER@HOST:5432/DATABASE, with the password in PGPASSWORD" in message
+    assert ":pw@" not in message and "password@" not in message

@@ -1,0 +1,137 @@
+"""The policies issue 13 adds, over hand-built arguments (the recorded transcripts predate them):
+servers holding tenants revoke PUBLIC on `postgres` and `template1`; terminated tenants' roles are locked out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi.runtime
+from policy_args import as_sent, provider, resource_violations, stack_resource, stack_violations
+from pulumi_policy import PolicyProviderResource, PolicyResource
+
+from railzway import naming
+from railzway.policies import (
+    DATABASE_TYPE,
+    GRANT_TYPE,
+    REGION_HARDENING_TYPE,
+    REGISTRY_DIR_CONFIG,
+    ROLE_TYPE,
+    TENANT_INSTANCE_TYPE,
+    server_databases_public_revoked_validator,
+    terminated_role_locked_out_validator,
+)
+
+SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}
+EU = provider("postgresql", "postgresql-eu-west")
+US = provider("postgresql", "postgresql-us-east")
+
+
+def tenant_database(org_id: int, server: PolicyProviderResource) -> list[PolicyResource]:
+    component = stack_resource(TENANT_INSTANCE_TYPE, naming.resource_name(org_id), {"org_id": org_id})
+    database = {"name": naming.database_name(org_id), "owner": naming.role_name(org_id)}
+    return [component, stack_resource(DATABASE_TYPE, f"org-{org_id}-database", database, component, server)]
+
+
+def hardening(region: str, server: PolicyProviderResource, privileges: Any = None) -> list[PolicyResource]:
+    """RegionHardening as the stack policy sees it: `privileges=[]` arrives as null."""
+    component = stack_resource(REGION_HARDENING_TYPE, f"region-{region}", {"region": region})
+    return [component] + [
+        stack_resource(
+            GRANT_TYPE,
+            f"region-{region}-{database}-revoke-public",
+            {"database": database, "role": "public", "objectType": "database", "privileges": privileges},
+            component,
+            server,
+        )
+        for database in ("postgres", "template1")
+    ]
+
+
+def test_every_server_with_its_hardening_passes() -> None:
+    resources = [
+        *tenant_database(1001, EU),
+        *tenant_database(2001, US),
+        *hardening("eu-west", EU),
+        *hardening("us-east", US, []),
+    ]
+    assert stack_violations(server_databases_public_revoked_validator, resources) == []
+
+
+def test_a_server_without_the_hardening_is_reported_once_per_server_database() -> None:
+    resources = [*tenant_database(1001, EU), *tenant_database(2001, US), *hardening("eu-west", EU)]
+    violations = stack_violations(server_databases_public_revoked_validator, resources)
+    assert [message.split(" but ")[0] for message, _ in violations] == [
+        "The server of provider postgresql-us-east holds tenant databases (railzway_org_2001, ...)",
+        "The server of provider postgresql-us-east holds tenant databases (railzway_org_2001, ...)",
+    ]
+    assert ["'postgres'" in violations[0][0], "'template1'" in violations[1][0]] == [True, True]
+    assert violations[0][1] is not None and violations[0][1].endswith("::org-2001-database")
+
+
+def test_hardening_declared_with_another_servers_provider_does_not_count() -> None:
+    resources = [*tenant_database(1001, EU), *hardening("eu-west", US)]
+    assert len(stack_violations(server_databases_public_revoked_validator, resources)) == 2
+
+
+def test_a_grant_that_keeps_a_privilege_for_public_does_not_count() -> None:
+    resources = [*tenant_database(1001, EU), *hardening("eu-west", EU, ["CONNECT"])]
+    assert len(stack_violations(server_databases_public_revoked_validator, resources)) == 2
+
+
+def test_a_stack_without_tenant_databases_needs_no_hardening() -> None:
+    assert stack_violations(server_databases_public_revoked_validator, hardening("eu-west", EU)[:1]) == []
+
+
+def terminated_role(**changes: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "name": naming.role_name(1005),
+        "login": False,
+        "validUntil": "-infinity",
+        "connectionLimit": 0,
+    }
+    return {**props, **changes}
+
+
+def test_a_locked_out_terminated_role_passes() -> None:
+    violations = resource_violations(
+        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(terminated_role()), "org-1005-role", config=SHIPPED
+    )
+    assert violations == []
+
+
+def test_a_terminated_role_with_a_usable_password_and_connections_is_reported() -> None:
+    props = terminated_role(validUntil="infinity", connectionLimit=10)
+    violations = resource_violations(
+        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), "org-1005-role", config=SHIPPED
+    )
+    assert violations == [
+        "Role 'org-1005-role' (railzway_user_1005) belongs to terminated tenant 1005 but has validUntil='infinity', "
+        "connectionLimit=10: its tenant could come back in; set login=False, valid_until='-infinity', "
+        "connection_limit=0."
+    ]
+
+
+def test_a_terminated_role_left_to_the_providers_defaults_is_reported() -> None:
+    props = {"name": naming.role_name(1005), "login": False}
+    violations = resource_violations(
+        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), "org-1005-role", config=SHIPPED
+    )
+    assert len(violations) == 1 and "validUntil='infinity', connectionLimit=-1" in violations[0]
+
+
+def test_a_running_tenants_role_is_not_judged() -> None:
+    props = {"name": naming.role_name(1001), "login": True, "validUntil": "infinity", "connectionLimit": 40}
+    assert resource_violations(terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), config=SHIPPED) == []
+
+
+def test_a_shard_stack_without_its_regions_shard_0_does_not_harden_that_server() -> None:
+    # The stack of shard 0 hardens the region's server, so parallel shard stacks never race on its ACLs.
+    pulumi.runtime.set_config("railzway:shards", json.dumps(["eu-west/1", "us-east/0"]))
+    resources = [*tenant_database(1003, EU), *tenant_database(2001, US)]
+    violations = stack_violations(server_databases_public_revoked_validator, resources)
+    assert [message.split(" holds ")[0] for message, _ in violations] == [
+        "The server of provider postgresql-us-east",
+        "The server of provider postgresql-us-east",
+    ]
