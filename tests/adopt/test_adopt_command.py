@@ -83,7 +83,7 @@ def test_dry_run_prints_each_file_and_its_imports_and_writes_nothing(
         f"would write {registry_dir}/orgs/{BASE + 2}.yaml (seed status 'upgrading' -> running, tier 'PRO' -> growth, shard eu-west/0)"
         in out
     )
-    assert "    password_rotation: adopted" in out
+    assert '    password_rotation: "adopted"' in out
     assert (
         f"  first up imports: role railzway_user_{BASE + 1}, database railzway_org_{BASE + 1}, Nomad job "
         f"railzway-org-{BASE + 1} (in regions with Nomad; its variable is created); password kept from the Cloud "

@@ -63,7 +63,7 @@ def test_demo_without_the_pulumi_cli_says_so_up_front_and_completes(demo_dir: Pa
     assert down.returncode == 0 and not demo_dir.exists()
     # The audit fails on purpose (nothing was deployed): the line after its error says it is expected.
     lines = output.splitlines()
-    failed = next(i for i, line in enumerate(lines) if line.startswith("  error: audit failed: 16 findings"))
+    failed = next(i for i, line in enumerate(lines) if line.startswith("  error: audit failed: 18 findings"))
     assert lines[failed + 1].startswith("  -> expected result: every tenant is missing because nothing was deployed")
     # Nothing to read passwords from without the CLI, so the closing hint does not send one to `pulumi`.
     assert "pulumi stack output" not in output

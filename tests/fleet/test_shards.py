@@ -174,7 +174,8 @@ def test_lowering_the_shard_capacity_moves_no_placed_tenant(tmp_path: Path) -> N
 def test_a_regions_new_shard_takes_the_new_tenants_and_the_old_ones_stay(tmp_path: Path) -> None:
     placed = [{"org_id": org, "shard": 0} for org in (1, 2, 3)]
     grown = load_registry(
-        write_registry(tmp_path, [*placed, {"org_id": 10}, {"org_id": 11}], regions={"eu-west": 2}, max_per_shard=3)
+        write_registry(tmp_path, [*placed, {"org_id": 10}, {"org_id": 11}], regions={"eu-west": 2}, max_per_shard=3),
+        unplaced_ok=True,
     )
     assigned = assign_shards(grown, unplaced(grown))
     assert [(t.org_id, t.shard) for t in assigned] == [(10, 1), (11, 1)]

@@ -105,8 +105,9 @@ def test_github_format_annotates_the_removed_file(repo: Path) -> None:
 
 def test_an_unknown_base_revision_is_a_clear_error(repo: Path) -> None:
     result = validate(repo, "--base", "no-such-branch")
-    assert result.returncode == 1
-    assert "cannot read the registry at --base no-such-branch: unknown git revision 'no-such-branch'" in result.stderr
+    # Exit 2, as every command that cannot run: the check itself never happened.
+    assert result.returncode == 2
+    assert "--base no-such-branch: unknown git revision 'no-such-branch'" in result.stderr
     assert "Traceback" not in result.stderr
 
 

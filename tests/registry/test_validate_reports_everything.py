@@ -43,7 +43,7 @@ def test_an_unknown_field_of_a_region_lists_the_fields_a_region_has(registry_dir
     (registry_dir / "regions.yaml").write_text(text)
     result = railzway("validate", str(registry_dir))
     assert result.returncode == 1
-    assert "regions.yaml:9: error: regions.eu-west.colour: unknown field (allowed: shards, description)" in errors(
+    assert "regions.yaml:11: error: regions.eu-west.colour: unknown field (allowed: shards, description)" in errors(
         result
     )
 
