@@ -24,8 +24,8 @@ outputs, secrets awaited, never logged). So a password rotated on the server is 
   deleted resource by the names stored in its state, and fails the `up` when a name is not registered.
 
 Configuration: `RAILZWAY_CLOUD_DB_URL` and `RAILZWAY_CREDENTIALS_KEYS` in the environment of `pulumi up`, or
-the secret stack config `railzway:cloudDbUrl` and `railzway:credentialsKeys`. Without either, the hooks are
-off and the program says so once.
+the secret stack config `railzway:cloudDbUrl` and `railzway:credentialsKeys`. Without both, the hooks are
+off and the program says so once, naming what is missing.
 """
 
 from __future__ import annotations
@@ -84,7 +84,12 @@ WAIT_SECONDS = 120
 
 
 class CloudDBSettingsError(ValueError):
-    """The Cloud DB is half-configured or its keys are malformed (the message holds no URL and no key)."""
+    """The Cloud DB's keys are malformed or not secret (the message holds no URL and no key)."""
+
+
+class HalfConfigured(CloudDBSettingsError):
+    """Only one of the URL and the keys is set: the hooks are off (a stack adopting tenants from the Go
+    control plane reads their plain-text passwords with the URL alone, before its first sync)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def cloud_db_settings(
     """The Cloud DB of this `up`, from the environment first, then the stack config; None when neither.
 
     `config` maps `cloudDbUrl`/`credentialsKeys` to their stack config values; `secret_config` names those
-    that are secret. Half a configuration is an error rather than hooks silently off.
+    that are secret. Raises HalfConfigured when only one of the two is set, naming the missing one.
     """
     url = environ.get(URL_ENV, "").strip() or (config.get(URL_CONFIG) or "").strip()
     keys_from_env = environ.get(KEYS_ENV, "").strip()
@@ -112,10 +117,7 @@ def cloud_db_settings(
     names = f"{URL_ENV} (or railzway:{URL_CONFIG})", f"{KEYS_ENV} (or railzway:{KEYS_CONFIG})"
     if not url or not keys_text:
         missing, present = names if not url else names[::-1]
-        raise CloudDBSettingsError(
-            f"{present} is set but {missing} is not: set both for the Cloud DB hooks, or neither to deploy "
-            "without them and run `railzway sync` afterwards"
-        )
+        raise HalfConfigured(f"{present} is set but {missing} is not")
     if not keys_from_env and KEYS_CONFIG not in secret_config:
         raise CloudDBSettingsError(
             f"railzway:{KEYS_CONFIG} holds encryption keys and must be secret: "
@@ -405,12 +407,13 @@ def hooks_from_environment(
 
     Raises CloudDBSettingsError, or CloudDBUnavailable/MigrationError from the check.
     """
-    settings = cloud_db_settings(environ, config, secret_config)
+    try:
+        settings = cloud_db_settings(environ, config, secret_config)
+        why = f"{URL_ENV} and {KEYS_ENV} are not set, nor railzway:{URL_CONFIG} and railzway:{KEYS_CONFIG}"
+    except HalfConfigured as e:
+        settings, why = None, str(e)
     if settings is None:
-        report(
-            f"Cloud DB hooks are off ({URL_ENV} and {KEYS_ENV} are not set, nor railzway:{URL_CONFIG} and "
-            f"railzway:{KEYS_CONFIG}): run `{REPAIR.format(stack=stack)}` after `pulumi up`"
-        )
+        report(f"Cloud DB hooks are off ({why}): run `{REPAIR.format(stack=stack)}` after `pulumi up`")
         return CloudDBHooks(RowHooks(None, report))
     writer = RowWriter(settings, stack)
     if check:
@@ -445,6 +448,7 @@ __all__ = [
     "CloudDBHooks",
     "CloudDBSettings",
     "CloudDBSettingsError",
+    "HalfConfigured",
     "HookWriteError",
     "RowHooks",
     "RowWriter",
