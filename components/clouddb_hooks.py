@@ -175,7 +175,10 @@ class RowWriter:
     def check(self) -> None:
         """Fail before any resource changes when the Cloud DB cannot take the writes (down, not migrated)."""
         with connect(self._settings.url, application_name=f"railzway up {self._stack}") as conn:
-            require_current(conn)
+            try:
+                require_current(conn)
+            except psycopg.Error as e:
+                raise CloudDBUnavailable(f"the Cloud DB could not be checked: {database_error(e)}") from None
 
     @staticmethod
     def validate(entry: Mapping[str, Any]) -> TenantOutput:
@@ -405,7 +408,9 @@ def hooks_from_environment(
 ) -> CloudDBHooks:
     """The program's Cloud DB hooks, on when a Cloud DB is configured (then checked first when `check`).
 
-    Raises CloudDBSettingsError, or CloudDBUnavailable/MigrationError from the check.
+    Off, said once, without a Cloud DB, with half of one, or with one whose schema is not current. Raises
+    CloudDBSettingsError (malformed or non-secret keys), or CloudDBUnavailable when the Cloud DB does not
+    answer: an `up` that could not keep it in step fails before it changes anything.
     """
     try:
         settings = cloud_db_settings(environ, config, secret_config)
@@ -417,7 +422,13 @@ def hooks_from_environment(
         return CloudDBHooks(RowHooks(None, report))
     writer = RowWriter(settings, stack)
     if check:
-        writer.check()
+        try:
+            writer.check()
+        except MigrationError as e:
+            # As before the hooks: an `up` needs no migrated Cloud DB (a stack adopting tenants deploys them
+            # before its Cloud DB is migrated); the sync afterwards refuses until it is.
+            report(f"Cloud DB hooks are off ({e}): run `{REPAIR.format(stack=stack)}` after migrating")
+            return CloudDBHooks(RowHooks(None, report))
     return CloudDBHooks(RowHooks(writer, report))
 
 

@@ -7,6 +7,7 @@ calls the hook functions themselves).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -143,13 +144,31 @@ def test_half_a_cloud_db_configuration_turns_the_hooks_off_saying_what_is_missin
     ]
 
 
-def test_an_up_against_a_cloud_db_that_cannot_take_the_writes_fails_before_declaring_anything(
+def test_an_up_against_an_unreachable_cloud_db_fails_before_declaring_anything(
+    no_cloud_db: None, monkeypatch: pytest.MonkeyPatch, dev_config: dict[str, Any]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(URL_ENV, f"postgresql://railzway@127.0.0.1:{port}/railzway_cloud")
+    monkeypatch.setenv(KEYS_ENV, generate_key())
+    with pytest.raises(pulumi.RunError, match=r"^the Cloud DB hooks cannot run: cannot connect to the Cloud DB"):
+        run_program(SHIPPED_REGISTRY, dev_config)
+
+
+def test_a_cloud_db_not_migrated_turns_the_hooks_off_saying_to_migrate(
     no_cloud_db: None, monkeypatch: pytest.MonkeyPatch, new_database: Callable[[], str], dev_config: dict[str, Any]
 ) -> None:
-    monkeypatch.setenv(URL_ENV, new_database())  # never migrated
+    # As before the hooks, an `up` needs no migrated Cloud DB (adoption deploys before migrating).
+    monkeypatch.setenv(URL_ENV, new_database())
     monkeypatch.setenv(KEYS_ENV, generate_key())
-    with pytest.raises(pulumi.RunError, match=r"^the Cloud DB hooks cannot run: .*migrate"):
-        run_program(SHIPPED_REGISTRY, dev_config)
+    run = run_program(SHIPPED_REGISTRY, dev_config)
+    assert hooks_by_resource(run) == {}
+    assert [message for _, message in run.logs if "Cloud DB" in message] == [
+        f"Cloud DB hooks are off (the Cloud DB schema has never been migrated; this program needs version "
+        f"{clouddb.CLOUD_DB.latest()}: run `python -m railzway migrate`): run `python -m railzway sync --stack dev` "
+        "after migrating"
+    ]
 
 
 def test_a_preview_needs_no_reachable_cloud_db(
