@@ -11,6 +11,7 @@ An invalid registry or configuration stops the program with the validator's mess
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pulumi
@@ -26,7 +27,9 @@ from components import (
     TenantInstanceArgs,
     end_sessions_hook,
 )
+from components.clouddb_hooks import KEYS_CONFIG, URL_CONFIG, CloudDBHooks, CloudDBSettingsError, hooks_from_environment
 from railzway import admin_session, naming, rules
+from railzway.clouddb import CloudDBUnavailable, MigrationError
 from railzway.lifecycle.schedule import scheduled_regions
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry, Tenant
@@ -66,6 +69,22 @@ def read_registry(directory: Path, shards: set[tuple[str, int]] | None) -> Regis
         return load_registry(directory, shards)
     except RegistryError as e:
         raise pulumi.RunError(f"the tenants registry is invalid:\n{e}") from None
+
+
+def cloud_db_hooks() -> CloudDBHooks:
+    """The hooks that keep the Cloud DB rows in step during `up` (off, with one message, without a Cloud DB)."""
+    config = pulumi.Config(NAMESPACE)
+    try:
+        return hooks_from_environment(
+            pulumi.get_stack(),
+            os.environ,
+            {key: config.get(key) for key in (URL_CONFIG, KEYS_CONFIG)},
+            {key for key in (URL_CONFIG, KEYS_CONFIG) if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}")},
+            # A preview runs no hook, so it needs no Cloud DB; an `up` finds out before it changes anything.
+            check=not pulumi.runtime.is_dry_run(),
+        )
+    except (CloudDBSettingsError, CloudDBUnavailable, MigrationError) as e:
+        raise pulumi.RunError(f"the Cloud DB hooks cannot run: {e}") from None
 
 
 def postgres_provider(region: str, endpoints: RegionEndpoints) -> postgresql.Provider:
@@ -160,6 +179,7 @@ def main() -> None:
     if problems:
         raise pulumi.RunError("the stack configuration does not fit the registry:\n" + "\n".join(problems))
     tenants = stack_tenants(config, registry)
+    hooks = cloud_db_hooks()
 
     hardened = hardening_regions(config, tenants)
     regions = sorted({tenant.region for tenant in tenants} | set(hardened))
@@ -187,6 +207,7 @@ def main() -> None:
                 nomad_provider=nomads[tenant.region],
                 adoption=adopted.get(tenant.org_id),
                 end_sessions=end_sessions[tenant.region],
+                hooks=(hooks,),
             ),
         )
         for tenant in tenants

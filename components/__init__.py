@@ -2,7 +2,16 @@
 
 from components.backup_schedule import BackupSchedule, BackupScheduleArgs
 from components.region_hardening import RegionHardening
-from components.tenant_instance import OUTPUT_KEYS, RESOURCE_TYPE, Adoption, TenantInstance, TenantInstanceArgs
+from components.tenant_instance import (
+    OUTPUT_KEYS,
+    RESOURCE_TYPE,
+    Adoption,
+    TenantHooks,
+    TenantInstance,
+    TenantInstanceArgs,
+    TenantPart,
+    part_hooks,
+)
 from components.tenant_lockout import end_sessions_hook
 
 __all__ = [
@@ -12,7 +21,10 @@ __all__ = [
     "BackupSchedule",
     "BackupScheduleArgs",
     "RegionHardening",
+    "TenantHooks",
     "TenantInstance",
     "TenantInstanceArgs",
+    "TenantPart",
     "end_sessions_hook",
+    "part_hooks",
 ]

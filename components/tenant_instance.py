@@ -10,8 +10,9 @@ pure modules in `railzway`, so previews show real values and the policy pack che
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_nomad as nomad
@@ -39,6 +40,29 @@ OUTPUT_KEYS = (
     "version",
     "region",
 )
+
+
+# The resources of one tenant that hooks can be bound to, by the suffix of their logical name.
+# "component" is the `TenantInstance` itself.
+TenantPart = Literal["component", "password", "role", "database", "revoke-public", "variable", "job"]
+
+
+class TenantHooks(Protocol):
+    """Something that binds resource hooks to a tenant's resources (the Cloud DB row, ending sessions...)."""
+
+    def bind(self, instance: TenantInstance, part: TenantPart) -> pulumi.ResourceHookBinding | None: ...
+
+
+def part_hooks(
+    hooks: Sequence[TenantHooks], instance: TenantInstance, part: TenantPart
+) -> pulumi.ResourceHookBinding | None:
+    """Every hook the providers bind to one part, merged into one binding (None when there is none)."""
+    merged: pulumi.ResourceHookBinding | None = None
+    for provider in hooks:
+        binding = provider.bind(instance, part)
+        if binding is not None:
+            merged = pulumi.ResourceHookBinding.merge(merged, binding)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,8 @@ class TenantInstanceArgs:
     """Required exactly when the tenant is adopted from the Go control plane (`password_rotation: adopted`)."""
     end_sessions: pulumi.ResourceHook | None = None
     """The region's hook that ends a terminated role's open sessions (`components.end_sessions_hook`)."""
+    hooks: Sequence[TenantHooks] = ()
+    """Resource hooks for the tenant's resources (the Cloud DB row hooks of `components.clouddb_hooks`)."""
 
 
 class TenantInstance(pulumi.ComponentResource):
@@ -116,7 +142,19 @@ class TenantInstance(pulumi.ComponentResource):
             raise ValueError(f"{name}: pass an adoption exactly when the tenant's password_rotation is 'adopted'")
         terminated = tenant.status == "terminated"
         runs_job = endpoints.nomad is not None and not terminated
-        # The policy pack sees these on the component itself.
+        org_id = tenant.org_id
+        self.org_id = org_id  # before any hook is bound: a hook provider keys the instance by it
+
+        def hooked(options: pulumi.ResourceOptions | None, part: TenantPart) -> pulumi.ResourceOptions:
+            binding = part_hooks(args.hooks, self, part)
+            options = options or pulumi.ResourceOptions()
+            if binding is None:
+                return options
+            return pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(hooks=binding))
+
+        # The policy pack sees orgId, region, status and hasNomad on the component itself. The other values
+        # of the tenant's Cloud DB row are inputs too, so that a change of any of them is an update of the
+        # component (its hooks fire) even when no resource of the tenant changes (a region without Nomad).
         super().__init__(
             RESOURCE_TYPE,
             name,
@@ -125,10 +163,13 @@ class TenantInstance(pulumi.ComponentResource):
                 "region": tenant.region,
                 "status": tenant.status,
                 "hasNomad": endpoints.nomad is not None,
+                "tier": tenant.tier,
+                "version": tenant.version,
+                "dbHost": postgres.tenant_host,
+                "dbPort": postgres.port,
             },
-            opts,
+            hooked(opts, "component"),
         )
-        org_id = tenant.org_id
         role_name = naming.role_name(org_id)
         database_name = naming.database_name(org_id)
         pg_options = pulumi.ResourceOptions(parent=self, provider=args.postgres_provider)
@@ -176,7 +217,7 @@ class TenantInstance(pulumi.ComponentResource):
             valid_until=rules.role_valid_until(tenant.status),
             connection_limit=rules.role_connection_limit(tenant.status, tier.connection_limit),
             **privilege_flags,
-            opts=pulumi.ResourceOptions.merge(role_options, adopted(role_name)),
+            opts=hooked(pulumi.ResourceOptions.merge(role_options, adopted(role_name)), "role"),
         )
 
         database = postgresql.Database(
@@ -192,7 +233,7 @@ class TenantInstance(pulumi.ComponentResource):
             # below, so `up`, `refresh` or removing a terminated tenant would fail.
             connection_limit=rules.database_connection_limit(tenant.status, tier.connection_limit),
             allow_connections=True,
-            opts=pulumi.ResourceOptions.merge(keep_data, adopted(database_name)),
+            opts=hooked(pulumi.ResourceOptions.merge(keep_data, adopted(database_name)), "database"),
         )
 
         # PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database, so without this any
@@ -258,16 +299,18 @@ class TenantInstance(pulumi.ComponentResource):
                 json=True,
                 # The task renders its environment from the variable at start, and then connects to the
                 # database: both must exist before the job is placed.
-                opts=pulumi.ResourceOptions.merge(
+                opts=hooked(
                     pulumi.ResourceOptions.merge(
-                        nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                        pulumi.ResourceOptions.merge(
+                            nomad_options, pulumi.ResourceOptions(depends_on=[variable, database])
+                        ),
+                        job_import,
                     ),
-                    job_import,
+                    "job",
                 ),
             )
             self.nomad_job_id = naming.job_id(org_id)
 
-        self.org_id = org_id
         self.db_host = postgres.tenant_host
         self.db_port = postgres.port
         self.db_name = database_name

@@ -117,6 +117,9 @@ class ProgramRun:
     """(level, message) of what the program logged through `pulumi.log` at info level and above."""
     stack_urn: str = ""
     """The URN of the stack resource (`pulumi:pulumi:Stack`) every top-level resource is a child of."""
+    resource_hooks: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """Every resource hook the program registered with the engine, by name: its `on_dry_run` and
+    `ignore_errors` flags. (The mocks never call a hook: no step of a deployment runs.)"""
 
     def get(self, name: str) -> RecordedResource:
         """The resource with this logical name (KeyError when there is none, ValueError when several)."""
@@ -212,6 +215,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registered_outputs: dict[str, dict[str, Any]] = {}
         self.secret_registered_outputs: dict[str, frozenset[str]] = {}
         self.stack_urn = ""
+        self.resource_hooks: dict[str, dict[str, bool]] = {}
+
+    def RegisterResourceHook(self, request: Any) -> Any:
+        self.resource_hooks[request.name] = {
+            "on_dry_run": bool(request.on_dry_run),
+            "ignore_errors": bool(request.ignore_errors),
+        }
+        return super().RegisterResourceHook(request)
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine names them: a child of the stack resource has no `pulumi:pulumi:Stack$` in its type.
@@ -334,6 +345,7 @@ def run_program(
         registered_outputs=monitor.registered_outputs,
         secret_registered_outputs=monitor.secret_registered_outputs,
         logs=tuple(capture.records),
+        resource_hooks=dict(monitor.resource_hooks),
         stack_urn=monitor.stack_urn,
     )
 

@@ -87,13 +87,28 @@ def test_every_child_is_parented_by_its_tenant_component(dev_run: ProgramRun) ->
         assert all(c.name.startswith(f"{component.name}-") for c in children), component.urn
 
 
-def test_components_carry_their_props_for_the_policy_pack(dev_run: ProgramRun) -> None:
-    assert dev_run.get("org-1001").inputs == {"orgId": 1001, "region": "eu-west", "status": "running", "hasNomad": True}
+def test_components_carry_their_props_for_the_policy_pack_and_their_cloud_db_row(dev_run: ProgramRun) -> None:
+    # orgId, region, status, hasNomad for the policy pack; tier, version, dbHost, dbPort so that a change of
+    # any value of the Cloud DB row is an update of the component, which fires its Cloud DB hooks.
+    assert dev_run.get("org-1001").inputs == {
+        "orgId": 1001,
+        "region": "eu-west",
+        "status": "running",
+        "hasNomad": True,
+        "tier": "growth",
+        "version": "1.8.2",
+        "dbHost": "127.0.0.1",
+        "dbPort": 5432,
+    }
     assert dev_run.get("org-2003").inputs == {
         "orgId": 2003,
         "region": "us-east",
         "status": "terminated",
         "hasNomad": False,
+        "tier": "starter",
+        "version": "1.6.0",
+        "dbHost": "127.0.0.1",
+        "dbPort": 5432,
     }
 
 

@@ -82,7 +82,8 @@ def test_a_second_run_of_the_same_registry_declares_the_same_thing(
 
 def test_upgrade_changes_only_the_jobspec(dev_run: ProgramRun, run_changed: RunChanged) -> None:
     upgraded = run_changed({1001: {"version": "1.9.0"}})
-    assert differences(dev_run, upgraded) == {"org-1001-job.jobspec"}
+    # The component's own `version` input too: it updates the component, whose hooks rewrite the Cloud DB row.
+    assert differences(dev_run, upgraded) == {"org-1001-job.jobspec", "org-1001.version"}
     task = json.loads(upgraded.get("org-1001-job").inputs["jobspec"])["Job"]["TaskGroups"][0]["Tasks"][0]
     assert task["Config"]["image"] == "ghcr.io/smallbiznis/railzway:1.9.0"
     assert output_differences(dev_run, upgraded) == {"1001.version"}
@@ -91,6 +92,7 @@ def test_upgrade_changes_only_the_jobspec(dev_run: ProgramRun, run_changed: RunC
 def test_tier_change_resizes_the_job_and_the_connection_limits(dev_run: ProgramRun, run_changed: RunChanged) -> None:
     downgraded = run_changed({1003: {"tier": "starter", "downgrade": None}})
     assert differences(dev_run, downgraded) == {
+        "org-1003.tier",
         "org-1003-role.connectionLimit",
         "org-1003-database.connectionLimit",
         "org-1003-job.jobspec",

@@ -92,15 +92,20 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
     server = LocalPostgres().start()
     with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE railzway_cloud")
-    env = {
+    engine_env = {
         "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
         "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(16),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    env = {
+        **engine_env,
         "RAILZWAY_CLOUD_DB_URL": server.url("railzway_cloud"),
         "RAILZWAY_CREDENTIALS_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
+    # The engine does not get the Cloud DB: this is the way of working without the `up`'s Cloud DB hooks
+    # (up, then `railzway sync`); tests/delivery/test_e2e_clouddb_hooks.py covers the hooked `up`.
     stack = auto.create_or_select_stack(
-        stack_name=stack_name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=env)
+        stack_name=stack_name, work_dir=str(PROJECT), opts=auto.LocalWorkspaceOptions(env_vars=engine_env)
     )
     try:
         config = local_stack_config(server, registry_dir)

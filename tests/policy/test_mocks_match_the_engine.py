@@ -227,5 +227,5 @@ def test_the_comparison_fails_when_the_mocks_show_a_components_inputs(mock_up: P
     assert (
         "railzway:index:TenantInstance 'org-1001': property keys is ['database_url', 'db_host', 'db_name', "
         "'db_password', 'db_port', 'db_user', 'org_id', 'region', 'status', 'tier', 'version'] in the engine, "
-        "['hasNomad', 'orgId', 'region', 'status'] in the mocks"
+        "['dbHost', 'dbPort', 'hasNomad', 'orgId', 'region', 'status', 'tier', 'version'] in the mocks"
     ) in differences
