@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from lifecycle_kit import TenantFactory
 
-from railzway import naming
-from railzway.lifecycle.admin import PINNED_SEARCH_PATH, connect_tenant, tenant_conninfo
+from railzway import admin_rules, naming
+from railzway.lifecycle.admin import connect_tenant, tenant_conninfo
 from railzway.lifecycle.backup import BackupFailed, ServerTools, backup_tenant
 from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, newest_backup, restore_into
 from railzway.lifecycle.store import BackupStore
@@ -179,7 +179,7 @@ def test_pg_tools_get_the_pinned_options_and_no_password_on_their_command_line(p
     conninfo, env = tenant_conninfo(postgres.url(), "railzway_org_1")
     assert postgres.password not in conninfo
     assert env["PGPASSWORD"] == postgres.password
-    assert env["PGOPTIONS"].endswith(PINNED_SEARCH_PATH)
+    assert env["PGOPTIONS"] == admin_rules.session_options()
     assert "search_path=pg_catalog,pg_temp" in conninfo
 
 
