@@ -13,17 +13,7 @@ from fleet_fakes import PROJECT, write_registry, write_tenant_file
 
 from railzway.fleet import RevisionError, SelectionError, registry_at_revision, select_stacks
 from railzway.loader import RegistryError, load_registry
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+from tests.git_remote import git
 
 
 @pytest.fixture

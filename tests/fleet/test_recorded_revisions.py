@@ -18,17 +18,7 @@ from railzway.clouddb import CLOUD_DB, migrate, record_revision
 from railzway.fleet.recorded import changed_since_recorded
 from railzway.fleet.revisions import RevisionError
 from railzway.loader import load_registry
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+from tests.git_remote import git
 
 
 @pytest.fixture

@@ -15,19 +15,9 @@ import pytest
 from railzway.loader import load_registry
 from railzway.tenant_files import write_tenant
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
+from tests.git_remote import git
 
 RUNNING, STOPPED, TERMINATED = 1001, 1004, 1005
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
