@@ -34,6 +34,7 @@ from railzway.lifecycle.schedule import scheduled_regions
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry, Tenant
 from railzway.registry_location import registry_dir
+from railzway.shards import owns_region_singletons
 from railzway.stack_config import (
     NAMESPACE,
     RegionEndpoints,
@@ -153,15 +154,11 @@ def adoptions(tenants: list[Tenant]) -> dict[int, Adoption]:
 
 
 def hardening_regions(config: StackConfig, tenants: list[Tenant]) -> list[str]:
-    """The regions whose server this stack hardens (components.RegionHardening).
-
-    One stack per region, so that shard stacks running in parallel never write the same database ACL at
-    once (concurrent GRANTs on one object fail with "tuple concurrently updated"): the stack holding the
-    region's shard 0, or a stack holding every tenant (its regions with tenants).
-    """
+    """The regions whose server this stack hardens (components.RegionHardening): one stack per region
+    (`shards.owns_region_singletons`); a stack holding every tenant hardens the regions it has tenants in."""
     if config.shard_set is None:
         return sorted({tenant.region for tenant in tenants})
-    return sorted(region for region, shard in config.shard_set if shard == 0 and region in config.regions)
+    return sorted(region for region in config.regions if owns_region_singletons(region, config.shard_set))
 
 
 # Every declared resource leaves many objects alive until the program ends (outputs, futures, tasks,

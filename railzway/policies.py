@@ -46,6 +46,7 @@ from railzway.lifecycle import schedule
 from railzway.loader import RegistryError, load_registry
 from railzway.model import Registry
 from railzway.registry_location import registry_dir
+from railzway.shards import owns_region_singletons, parse_shard_key
 
 PACK_NAME = "railzway-tenant-guardrails"
 
@@ -766,6 +767,14 @@ def _stack_shards() -> list[str]:
     return [str(shard) for shard in value] if isinstance(value, list) else []
 
 
+def _is_shard_key(text: str) -> bool:
+    try:
+        parse_shard_key(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _revokes_public_on_server_database(grant: PolicyResource, database: str, server: str | None) -> bool:
     """Whether `grant` revokes every privilege of PUBLIC on the server database `database` of `server`."""
     props = grant.props
@@ -789,10 +798,11 @@ def server_databases_public_revoked_validator(args: StackValidationArgs, report_
             servers.setdefault(_provider_urn(db.resource), db)
     grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
     shards = _stack_shards()
+    held = {parse_shard_key(s) for s in shards if _is_shard_key(s)}
     for server, example in sorted(servers.items(), key=lambda item: item[0] or ""):
         region = (_urn_name(server) or "").removeprefix(POSTGRES_PROVIDER_PREFIX)
-        if shards and f"{region}/0" not in shards:
-            continue  # the stack of the region's shard 0 hardens its server (see __main__.hardening_regions)
+        if shards and not owns_region_singletons(region, held):
+            continue  # another stack of the region hardens its server
         for database in admin_rules.SERVER_DATABASES:
             if any(_revokes_public_on_server_database(g, database, server) for g in grants):
                 continue

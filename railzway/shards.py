@@ -8,7 +8,7 @@ make the same decisions and the tests need neither Pulumi nor git.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,16 @@ def parse_shard_key(text: str) -> tuple[str, int]:
     if not sep or not region or not number.isdigit() or number != str(int(number)):
         raise ValueError(f'{text!r} is not a shard: write "<region>/<shard number>", for instance "eu-west/3"')
     return region, int(number)
+
+
+def owns_region_singletons(region: str, shard_set: Collection[tuple[str, int]] | None) -> bool:
+    """Whether the stack holding `shard_set` (None: every tenant) declares `region`'s one-per-region objects.
+
+    A region's server hardening and its backup job exist once per region, but its shard stacks run in
+    parallel: two stacks declaring the same object would fight over it (and concurrent GRANTs on one
+    database fail with "tuple concurrently updated"). The stack of the region's shard 0 owns them.
+    """
+    return shard_set is None or (region, 0) in shard_set
 
 
 def stack_of(tenant: Tenant, environment: str) -> ShardStack:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from railzway import __version__, jobspec
+from railzway.shards import owns_region_singletons
 
 JOB_PREFIX = "railzway-backup-"
 DEFAULT_IMAGE = f"ghcr.io/smallbiznis/railzway-operator:{__version__}"
@@ -218,9 +219,5 @@ def _shape(value: Any, struct: str, path: str) -> Iterator[str]:
 
 
 def scheduled_regions(nomad_regions: Sequence[str], shard_set: set[tuple[str, int]] | None) -> list[str]:
-    """The regions whose backup job this stack declares: each region's job lives in exactly one stack.
-
-    A region's shard stacks would all declare the same Nomad job and fight over it, so the stack holding
-    the region's shard 0 owns it (a stack holding every tenant, like dev, owns every region's).
-    """
-    return sorted(r for r in nomad_regions if shard_set is None or (r, 0) in shard_set)
+    """The regions whose backup job this stack declares: one stack per region (`shards.owns_region_singletons`)."""
+    return sorted(r for r in nomad_regions if owns_region_singletons(r, shard_set))

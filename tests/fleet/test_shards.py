@@ -15,6 +15,7 @@ from railzway.shards import (
     assign_shards,
     changed_stacks,
     has_recorded_shard,
+    owns_region_singletons,
     least_loaded_shard,
     parse_shard_key,
     placed_sizes,
@@ -180,3 +181,10 @@ def test_a_regions_new_shard_takes_the_new_tenants_and_the_old_ones_stay(tmp_pat
     assigned = assign_shards(grown, unplaced(grown))
     assert [(t.org_id, t.shard) for t in assigned] == [(10, 1), (11, 1)]
     assert [grown.tenants[org].shard for org in (1, 2, 3)] == [0, 0, 0]
+
+
+def test_a_regions_one_per_region_objects_belong_to_the_stack_of_its_shard_zero() -> None:
+    assert owns_region_singletons("eu-west", {("eu-west", 0), ("eu-west", 1)})
+    assert not owns_region_singletons("eu-west", {("eu-west", 1)})
+    assert not owns_region_singletons("us-east", {("eu-west", 0)})
+    assert owns_region_singletons("us-east", None)  # a stack holding every tenant (dev)
