@@ -10,10 +10,8 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
-    PolicyCustomTimeouts,
     PolicyProviderResource,
     PolicyResource,
-    PolicyResourceOptions,
     ReportViolation,
     ResourceValidationArgs,
     StackValidationArgs,
@@ -41,16 +39,7 @@ def component_urn(org_id: int) -> str:
     return urn(TENANT_INSTANCE_TYPE, f"org-{org_id}")
 
 
-def options(parent: str | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=False,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=parent,
-    )
+options = recorded.resource_options
 
 
 def provider(package: str, name: str) -> PolicyProviderResource:

@@ -237,7 +237,7 @@ def stack_args(rows: Sequence[Row], config: Mapping[str, Any] | None = None) -> 
             as_engine_props(r["props"]),
             r["urn"],
             r["name"],
-            _options(r.get("parent")),
+            resource_options(r.get("parent")),
             _provider(by_urn, r.get("provider")),
             None,
             [],
@@ -285,7 +285,7 @@ def resource_args(
                 as_engine_props(r["props"]),
                 r["urn"],
                 r["name"],
-                _options(in_stack.get("parent")),
+                resource_options(in_stack.get("parent")),
                 provider,
                 config,
             )
@@ -339,7 +339,8 @@ def _urn_type_chain(urn: str) -> str:
     return urn.split("::", 3)[2]
 
 
-def _options(parent: str | None) -> PolicyResourceOptions:
+def resource_options(parent: str | None = None) -> PolicyResourceOptions:
+    """The options the engine sends for a resource declared with none but its parent."""
     return PolicyResourceOptions(
         protect=False,
         ignore_changes=[],
