@@ -16,7 +16,6 @@ from tenant_trap import (
     OPERATOR_ATTACK,
     VIEW_ATTACK,
     Tenant,
-    admin_role,
     hostile_tenant,
     provider_writes_the_grant,
     user_schema_attack,
@@ -31,18 +30,6 @@ from railzway.stack_config import PostgresEndpoint
 def tenant(postgres: LocalPostgres) -> Iterator[Tenant]:
     with hostile_tenant(postgres) as made:
         yield made
-
-
-@pytest.fixture
-def unpinned_admin(postgres: LocalPostgres) -> Iterator[str]:
-    with admin_role(postgres, pinned=False) as name:
-        yield name
-
-
-@pytest.fixture
-def pinned_admin(postgres: LocalPostgres) -> Iterator[str]:
-    with admin_role(postgres, pinned=True) as name:
-        yield name
 
 
 def test_the_issues_attack_escalates_through_a_session_opened_the_unsafe_way(

@@ -5,12 +5,10 @@ Under Pulumi's mocks, with the program's admin check either answering for a serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pytest
-from tenant_trap import admin_role
 
 from railzway import admin_session
 from railzway.localpg import LocalPostgres
@@ -28,18 +26,6 @@ def regions_on(server: LocalPostgres, admin: str) -> dict[str, Any]:
         "password": server.password,
     }
     return {"regions": {"eu-west": {"postgres": postgres}, "us-east": {"postgres": postgres}}}
-
-
-@pytest.fixture
-def unpinned_admin(postgres: LocalPostgres) -> Iterator[str]:
-    with admin_role(postgres, pinned=False) as name:
-        yield name
-
-
-@pytest.fixture
-def pinned_admin(postgres: LocalPostgres) -> Iterator[str]:
-    with admin_role(postgres, pinned=True) as name:
-        yield name
 
 
 def test_the_program_refuses_every_region_whose_admin_is_steerable(
