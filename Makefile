@@ -109,7 +109,7 @@ purge: ## Delete a removed tenant's data after a final backup (ORG=1003 ADMIN_UR
 	$(RAILZWAY) purge --org $(ORG) --confirm $(ORG) --admin-url "$(ADMIN_URL)" --registry tenants
 
 demo: ## The one-command local demo: throwaway PostgreSQL, file:// backend, up, sync, audit, report
-	$(RAILZWAY) demo up
+	$(PY) -m devkit.demo up
 
 demo-down: ## Stop the demo and remove .demo/
-	$(RAILZWAY) demo down
+	$(PY) -m devkit.demo down

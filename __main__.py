@@ -1,7 +1,7 @@
 """The Pulumi program: one `TenantInstance` per organization this stack holds.
 
-It only wires things together: the stack configuration (`railzway.stack_config`), the tenants registry
-(`railzway.loader`), one explicit PostgreSQL and Nomad provider per region, and the component. Its one
+It only wires things together: the stack configuration (`railzway.engine.stack_config`), the tenants registry
+(`railzway.registry.loader`), one explicit PostgreSQL and Nomad provider per region, and the component. Its one
 stack output, `tenants`, maps each org id (as a string) to that tenant's outputs
 (`components.OUTPUT_KEYS`); the post-deploy Cloud DB sync reads it, and the secrets in it stay secret.
 
@@ -28,14 +28,9 @@ from components import (
     end_sessions_hook,
 )
 from components.clouddb_hooks import KEYS_CONFIG, URL_CONFIG, CloudDBHooks, CloudDBSettingsError, hooks_from_environment
-from railzway import admin_session, naming, rules
+from railzway.admin import sessions as admin_session
 from railzway.clouddb import CloudDBUnavailable, MigrationError
-from railzway.lifecycle.schedule import scheduled_regions
-from railzway.loader import RegistryError, load_registry
-from railzway.model import Registry, Tenant
-from railzway.registry_location import registry_dir
-from railzway.shards import owns_region_singletons
-from railzway.stack_config import (
+from railzway.engine.stack_config import (
     NAMESPACE,
     RegionEndpoints,
     StackConfig,
@@ -44,6 +39,13 @@ from railzway.stack_config import (
     parse_stack_config,
     stack_tenants,
 )
+from railzway.lifecycle.schedule import scheduled_regions
+from railzway.registry import naming
+from railzway.registry.loader import RegistryError, load_registry
+from railzway.registry.location import registry_dir
+from railzway.registry.model import Registry, Tenant
+from railzway.registry.shards import owns_region_singletons
+from railzway.tenant import rules
 
 PROJECT_DIR = Path(__file__).resolve().parent
 

@@ -30,10 +30,12 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from railzway import admin_rules, naming, rules
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
 from railzway.audit.run import AUDIT_APPLICATION, REPORT_APPLICATION, run_audit, run_report
-from railzway.loader import load_registry
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.tenant import rules
 
 BUDGET_S = 5.0
 SMALL = 10

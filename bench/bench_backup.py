@@ -1,7 +1,7 @@
 """Benchmark: `railzway backup` and `restore` of 100 tenants of a few MB each against pg_dump / pg_restore
 run directly on the same databases, on a real server, in one run.
 
-Starts its own throwaway PostgreSQL (railzway.localpg), creates N tenant databases of about `--mb` MB each
+Starts its own throwaway PostgreSQL (devkit.localpg), creates N tenant databases of about `--mb` MB each
 (one filled template, copied), then times, round by round:
   - backup: `backup_tenants` (pinned admin connection, pg_dump custom format streamed through SHA-256 into a
     file:// store via obstore, a manifest per tenant) / `pg_dump --format=custom --file=...` per database;
@@ -31,12 +31,12 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from railzway import naming
-from railzway.lifecycle.admin import tenant_conninfo
+from devkit.localpg import LocalPostgres
+from railzway.admin.into_tenant import tenant_conninfo
 from railzway.lifecycle.backup import Outcome, ServerTools, Target, backup_tenants, server_tools
+from railzway.lifecycle.backup_store import BackupStore
 from railzway.lifecycle.restore import restore_into
-from railzway.lifecycle.store import BackupStore
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
 
 FIRST_ORG = 500_000
 ROW_BYTES = 200

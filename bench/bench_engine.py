@@ -2,14 +2,14 @@
 
 For each N (default 50, 100 and 250) one stack holds N tenants of a databases-only region, against a
 throwaway PostgreSQL on a `file://` backend, driven through the Automation API exactly as the fleet runner
-and the service drive it (`railzway.stacks.AutomationStacks`). Measured, in one run:
+and the service drive it (`railzway.engine.stacks.AutomationStacks`). Measured, in one run:
 
 - `up` creating the N tenants (and the per-tenant cost),
 - a no-change `up`, a no-change `preview` and a `refresh`,
 - an untargeted `up` after adding one tenant to the registry (what a merged sign-up costs the deploy
   workflow),
 - a sign-up through the service's path: one more tenant, applied by a targeted `up` of that tenant's
-  `TenantInstance` (`railzway.service.runner.Updater` makes the same call), the latency a customer waits,
+  `TenantInstance` (`railzway.service.updater.Updater` makes the same call), the latency a customer waits,
 - the size of the stored checkpoint.
 
 The engine cannot be installed on every machine: without the `pulumi` CLI the script says so and exits 0.
@@ -38,9 +38,10 @@ sys.path.insert(0, str(PROJECT))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from railzway import admin_rules, naming  # noqa: E402
-from railzway.localpg import LocalPostgres  # noqa: E402
-from railzway.stacks import AutomationStacks, StackRef, StackResult, tenant_urn  # noqa: E402
+from devkit.localpg import LocalPostgres  # noqa: E402
+from railzway.admin import session_rules as admin_rules  # noqa: E402
+from railzway.engine.stacks import AutomationStacks, StackRef, StackResult, tenant_urn  # noqa: E402
+from railzway.registry import naming  # noqa: E402
 
 REGION = "us-east"
 FIRST_ORG = 700_000

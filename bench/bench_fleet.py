@@ -1,7 +1,7 @@
 """Benchmark: the fleet curve. 1,000, 2,000 and 5,000 tenants as shards of 250, run by the fleet runner
 under mocks, against one stack of 5,000 for contrast.
 
-Each shard stack is a `railzway.fleet.run_fleet` job whose program runs under `railzway.mockrun` in a
+Each shard stack is a `railzway.fleet.run_fleet` job whose program runs under `devkit.mockrun` in a
 process of its own (as each real stack's program runs in its own language host), `--parallel` at once
 (default: the number of cores). The single stack is the same program given every tenant. Target: the
 fleet's total time grows linearly with tenants, 5,000 costing at most 5.5x 1,000.
@@ -34,10 +34,10 @@ sys.path.insert(0, str(PROJECT / "bench"))
 from bench_program import CONFIG  # noqa: E402
 from bench_validate import build_registry  # noqa: E402
 
+from railzway.engine.stacks import Changes, OnOutput, Operation, StackRef, StackResult  # noqa: E402
 from railzway.fleet import run_fleet  # noqa: E402
-from railzway.loader import load_registry  # noqa: E402
-from railzway.shards import stacks_of  # noqa: E402
-from railzway.stacks import Changes, OnOutput, Operation, StackRef, StackResult  # noqa: E402
+from railzway.registry.loader import load_registry  # noqa: E402
+from railzway.registry.shards import stacks_of  # noqa: E402
 
 SHARD_SIZE = 250
 
@@ -45,7 +45,7 @@ SHARD_SIZE = 250
 RUNNER = """
 import json, sys, time
 sys.path.insert(0, {project!r})
-from railzway.mockrun import run_program
+from devkit.mockrun import run_program
 start = time.process_time()
 run = run_program({registry!r}, {config!r}, stack={stack!r})
 print(json.dumps({{"resources": len(run.resources), "cpu": time.process_time() - start}}))

@@ -1,6 +1,6 @@
 """Benchmark: the Cloud DB writes of a hooked `pulumi up` against one `railzway sync` after the `up`.
 
-Starts its own throwaway PostgreSQL (railzway.localpg) and migrates a Cloud DB. The engine cannot run here,
+Starts its own throwaway PostgreSQL (devkit.localpg) and migrates a Cloud DB. The engine cannot run here,
 so the hooks are called as the engine calls them (`components.clouddb_hooks.RowHooks`, `ResourceHookArgs`
 with secret Outputs, all of one `up` at once in one event loop): only the Cloud DB side is measured, which
 is what this compares. For a shard of N tenants, in the same run:
@@ -34,8 +34,8 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.clouddb_hooks import CloudDBSettings, RowHooks, RowWriter
+from devkit.localpg import LocalPostgres
 from railzway import clouddb
-from railzway.localpg import LocalPostgres
 
 STACK = "prod-eu-west-01"
 PARTS = {

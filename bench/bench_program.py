@@ -3,7 +3,7 @@
 The floor is a bare loop that declares the same six resources per tenant (password, role, database,
 public-revoke grant, Nomad variable, Nomad job) with the same SDK, providers and input values, computed
 before the clock starts; it has no component, no registry, no configuration and no outputs. Both run
-through `railzway.mockrun` (the same mocks and recording monitor), each in a fresh process, so neither
+through `devkit.mockrun` (the same mocks and recording monitor), each in a fresh process, so neither
 inherits the other's runtime state. Target: ours / floor <= 1.2 at every size.
 
 The program sets the garbage collector's thresholds (`GC_THRESHOLDS` in __main__.py): that is the fix for
@@ -36,8 +36,9 @@ sys.path.insert(0, str(PROJECT / "bench"))
 
 from bench_validate import build_registry  # noqa: E402
 
-from railzway import jobspec, naming, rules  # noqa: E402
-from railzway.loader import load_registry  # noqa: E402
+from railzway.registry import naming  # noqa: E402
+from railzway.registry.loader import load_registry  # noqa: E402
+from railzway.tenant import jobspec, rules  # noqa: E402
 
 REGION = "eu-west"
 CONFIG = {
@@ -65,7 +66,7 @@ import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
-from railzway import tenant_env
+from railzway.tenant import env as tenant_env
 
 data = json.loads((Path(__file__).parent / "inputs.json").read_text())
 pg = data["postgres"]
@@ -102,7 +103,7 @@ for t in data["tenants"]:
 RUNNER = """
 import gc, json, sys, time
 sys.path.insert(0, {project!r})
-from railzway.mockrun import run_program
+from devkit.mockrun import run_program
 thresholds = {gc_thresholds!r}
 if thresholds is None:
     gc.set_threshold = lambda *args: None

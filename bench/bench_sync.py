@@ -1,6 +1,6 @@
 """Benchmark: `railzway sync` of 10,000 tenants against a plain COPY of the same rows, on a real server.
 
-Starts its own throwaway PostgreSQL (railzway.localpg), migrates a Cloud DB, and times in the same run:
+Starts its own throwaway PostgreSQL (devkit.localpg), migrates a Cloud DB, and times in the same run:
   - a sync of N new tenants (validation, encryption, fingerprints, COPY into a temporary table, one upsert);
   - a plain COPY of the very rows that sync wrote into a same-shaped table (LIKE instances INCLUDING ALL),
     in text format (COPY's default) and, since the sync's own COPY is binary, in binary format too;
@@ -25,8 +25,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from devkit.localpg import LocalPostgres
 from railzway import clouddb
-from railzway.localpg import LocalPostgres
 
 COLUMNS = (
     "org_id, nomad_job_id, desired_version, current_version, status, tier, compute_engine, db_host, db_port, "

@@ -18,7 +18,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from railzway.loader import check_registry  # noqa: E402
+from railzway.registry.loader import check_registry  # noqa: E402
 
 
 def build_registry(root: Path, tenants: int) -> Path:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_nomad as nomad
 
+from railzway.engine.stack_config import RegionEndpoints
 from railzway.lifecycle import schedule
-from railzway.stack_config import RegionEndpoints
 
 RESOURCE_TYPE = "railzway:index:BackupSchedule"
 

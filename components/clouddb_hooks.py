@@ -43,7 +43,6 @@ import psycopg
 import pulumi
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from railzway import naming
 from railzway.clouddb import (
     KEYS_ENV,
     URL_ENV,
@@ -61,6 +60,7 @@ from railzway.clouddb import (
     require_current,
     sync_tenants,
 )
+from railzway.registry import naming
 
 if TYPE_CHECKING:
     from components.tenant_instance import TenantInstance, TenantPart

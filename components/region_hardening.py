@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_postgresql as postgresql
 
-from railzway import admin_rules
+from railzway.admin import session_rules as admin_rules
 
 RESOURCE_TYPE = "railzway:index:RegionHardening"
 

@@ -19,9 +19,11 @@ import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
-from railzway import jobspec, naming, rules, tenant_env
-from railzway.model import Tenant, Tier
-from railzway.stack_config import RegionEndpoints
+from railzway.engine.stack_config import RegionEndpoints
+from railzway.registry import naming
+from railzway.registry.model import Tenant, Tier
+from railzway.tenant import env as tenant_env
+from railzway.tenant import jobspec, rules
 
 RESOURCE_TYPE = "railzway:index:TenantInstance"
 

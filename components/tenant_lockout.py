@@ -17,8 +17,8 @@ from collections.abc import Callable
 import psycopg
 import pulumi
 
-from railzway import admin_session
-from railzway.stack_config import PostgresEndpoint
+from railzway.admin import sessions as admin_session
+from railzway.engine.stack_config import PostgresEndpoint
 
 
 def hook_name(region: str) -> str:

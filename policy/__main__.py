@@ -1,6 +1,6 @@
 """The `railzway-tenant-guardrails` policy pack: `pulumi preview --policy-pack policy`.
 
-The rules live in `railzway.policies` (tested there, with the facts they check imported from the same
+The rules live in `railzway.guardrails.pack` (tested there, with the facts they check imported from the same
 modules the component builds from); this file only serves them to the engine.
 """
 
@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from railzway.policies import PACK_NAME, POLICIES
+from railzway.guardrails.pack import PACK_NAME, POLICIES
 
 PolicyPack(
     name=PACK_NAME,

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PROJECT / "tenants"

@@ -11,8 +11,9 @@ import psycopg
 from psycopg import sql
 from pulumi import automation as auto
 
-from railzway import admin_rules, naming
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
+from railzway.registry import naming
 
 PROJECT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)

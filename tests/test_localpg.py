@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 
 
 def test_server_answers_as_superuser(postgres: LocalPostgres) -> None:

@@ -3,7 +3,7 @@
 The seed's Go control plane kept one `instances` row per organization (its own status and tier words, a
 desired and a current version) and created the role and database on one server. Adoption turns each row
 into a tenant file, or refuses it with every reason at once. Nothing here does I/O: the Cloud DB rows and
-what each region's server holds come in as values (`railzway.clouddb.seed`, `railzway.adopt.server`).
+what each region's server holds come in as values (`railzway.clouddb.seed`, `railzway.adopt.live_server`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from railzway import naming, rules
 from railzway.clouddb.seed import SeedInstance
-from railzway.model import Registry, Tenant, image_tag_problem
-from railzway.shards import assign_shards
+from railzway.registry import naming
+from railzway.registry.model import Registry, Tenant, image_tag_problem
+from railzway.registry.shards import assign_shards
+from railzway.tenant import rules
 
 # The seed's statuses (compared lower-case, with '-' and ' ' read as '_') onto ours. Its transitional
 # states become the settled state they lead to: `upgrading` is a version change (the registry takes the

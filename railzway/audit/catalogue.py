@@ -19,9 +19,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from railzway import admin_rules, naming
-from railzway.admin_session import ADMIN_SETTINGS_QUERY, AdminSettings, admin_settings_from_rows
-from railzway.rules import ROLE_PRIVILEGE_FLAGS
+from railzway.admin import session_rules as admin_rules
+from railzway.admin.sessions import ADMIN_SETTINGS_QUERY, AdminSettings, admin_settings_from_rows
+from railzway.registry import naming
+from railzway.tenant.rules import ROLE_PRIVILEGE_FLAGS
 
 # pg_roles columns that must all be false on a tenant role, in the order of the shared rules.
 PRIVILEGE_COLUMNS: tuple[str, ...] = tuple(column for _, column in ROLE_PRIVILEGE_FLAGS.values())

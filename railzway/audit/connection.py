@@ -13,7 +13,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from railzway import admin_session
+from railzway.admin import sessions as admin_session
 from railzway.audit.errors import CannotRun
 
 MASK = "***"

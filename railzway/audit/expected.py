@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from railzway import naming
 from railzway.audit.errors import CannotRun
-from railzway.model import Registry, Tenant, Tier
+from railzway.registry import naming
+from railzway.registry.model import Registry, Tenant, Tier
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from railzway import naming, rules
 from railzway.audit.catalogue import PRIVILEGE_COLUMNS, DatabaseRow, Membership, RoleRow, Snapshot
 from railzway.audit.expected import ExpectedTenant
+from railzway.registry import naming
+from railzway.tenant import rules
 
 Severity = Literal["finding", "warning"]
 FINDING: Severity = "finding"

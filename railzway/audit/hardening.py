@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from railzway import admin_rules, naming, rules
+from railzway.admin import session_rules as admin_rules
 from railzway.audit.catalogue import Snapshot
 from railzway.audit.expected import ExpectedTenant
 from railzway.audit.findings import FINDING, WARNING, Finding
 from railzway.audit.inside import Inside, Shadow
+from railzway.registry import naming
+from railzway.tenant import rules
 
 _ident = admin_rules.quote_ident
 

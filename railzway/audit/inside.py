@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from railzway import admin_session
+from railzway.admin import sessions as admin_session
 from railzway.audit.connection import scrub
 
 INSIDE_APPLICATION = "railzway-audit-inside"

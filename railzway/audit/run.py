@@ -24,13 +24,13 @@ from railzway.audit.findings import FINDING, WARNING, Finding, find, sort_findin
 from railzway.audit.hardening import hardening_findings
 from railzway.audit.inside import read_inside
 from railzway.audit.login_matrix import DEFAULT_SAMPLE, MatrixCounts, cloud_db_passwords, run_matrix
-from railzway.audit.report import TenantUsage, usage_rows
+from railzway.audit.usage import TenantUsage, usage_rows
 from railzway.clouddb.connect import URL_ENV as CLOUD_DB_URL_ENV
 from railzway.clouddb.connect import CloudDBUnavailable, cloud_db_url
 from railzway.clouddb.connect import connect as connect_cloud_db
 from railzway.lifecycle import records
-from railzway.loader import RegistryError, load_registry
-from railzway.model import Registry
+from railzway.registry.loader import RegistryError, load_registry
+from railzway.registry.model import Registry
 
 AUDIT_APPLICATION = "railzway-audit"
 REPORT_APPLICATION = "railzway-report"

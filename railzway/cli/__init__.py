@@ -6,33 +6,29 @@ stderr and a non-zero exit; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 import typer
 
+from railzway.cli import (
+    adopt_command,
+    assign_shard_command,
+    audit_command,
+    backup_command,
+    fleet_command,
+    migrate_command,
+    move_command,
+    purge_command,
+    rekey_command,
+    report_command,
+    restore_command,
+    serve_command,
+    sync_command,
+    validate_command,
+)
 from railzway.cli.common import CommandError, console_err, state
 from railzway.cli.manpage import man_page_style
-
-# Each module named here has `register(app)`; the order is the order `--help` lists them in.
-COMMAND_MODULES = (
-    "validate",
-    "audit",
-    "report",
-    "migrate",
-    "sync",
-    "rekey",
-    "fleet",
-    "assign_shard",
-    "move",
-    "serve",
-    "demo",
-    "adopt",
-    "backup",
-    "restore",
-    "purge",
-)
 
 app = typer.Typer(
     name="railzway",
@@ -59,8 +55,24 @@ def _root(
         raise typer.Exit(2)
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"railzway.cli.{_name}").register(app)
+# The order here is the order `--help` lists the commands in.
+for _command in (
+    validate_command,
+    audit_command,
+    report_command,
+    migrate_command,
+    sync_command,
+    rekey_command,
+    fleet_command,
+    assign_shard_command,
+    move_command,
+    serve_command,
+    adopt_command,
+    backup_command,
+    restore_command,
+    purge_command,
+):
+    _command.register(app)
 
 
 def command() -> click.Command:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from railzway.loader import RegistryError, load_registry
-from railzway.model import Registry
+from railzway.registry.loader import RegistryError, load_registry
+from railzway.registry.model import Registry
 
 REGISTRY_OPTION = typer.Option(Path("tenants"), "--registry", metavar="DIR", help="The registry directory.")
 ADMIN_URL_OPTION = typer.Option(

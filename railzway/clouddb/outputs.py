@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from railzway import naming
-from railzway.model import image_tag_problem
+from railzway.registry import naming
+from railzway.registry.model import image_tag_problem
 
 TENANTS_OUTPUT = "tenants"
 _ORG_KEY_RE = re.compile(r"[1-9][0-9]{0,18}")

@@ -7,7 +7,6 @@ plan_move(...) -> MovePlan; execute_move(plan, registry_dir, engine)
 """
 
 from railzway.fleet.move import MoveEngine, MovePlan, MoveRefused, check_move, execute_move, plan_move
-from railzway.fleet.revisions import RevisionError, registry_at_revision
 from railzway.fleet.runner import (
     AfterUp,
     FleetObserver,
@@ -17,6 +16,7 @@ from railzway.fleet.runner import (
     run_fleet,
 )
 from railzway.fleet.selection import Selection, SelectionError, select_stacks
+from railzway.registry.at_revision import RevisionError, registry_at_revision
 
 __all__ = [
     "AfterUp",

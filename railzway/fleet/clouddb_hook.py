@@ -1,5 +1,5 @@
 """The post-deploy hook of `fleet up`: each stack that deployed writes its outputs to the Cloud DB and
-records the registry revision it applied (`railzway.apply.sync_and_record`, the one apply path).
+records the registry revision it applied (`railzway.engine.apply.sync_and_record`, the one apply path).
 
 One connection per stack, so stacks that finish together sync in parallel; the sync serializes its own
 writers with an advisory lock. Rows are labelled with the stack, so a tenant that left a stack is reported
@@ -8,10 +8,10 @@ absent by that stack's sync only.
 
 from __future__ import annotations
 
-from railzway.apply import CloudDB, sync_and_record
 from railzway.clouddb import KeyRing, connect, require_current
+from railzway.engine.apply import CloudDB, sync_and_record
+from railzway.engine.stacks import StackResult
 from railzway.fleet.runner import AfterUp
-from railzway.stacks import StackResult
 
 
 def check_cloud_db(url: str) -> None:

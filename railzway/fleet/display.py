@@ -10,8 +10,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
+from railzway.engine.stacks import StackRef
 from railzway.fleet.runner import FleetReport, StackOutcome
-from railzway.stacks import StackRef
 
 _LINE_WIDTH = 70
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from railzway.model import Registry, Tenant
-from railzway.shards import ShardStack, shard_key, stack_of, with_shard
-from railzway.stacks import STACK_ENV, OnOutput, StackLocked, StackRef, StackRunner, tenant_urn
-from railzway.tenant_files import write_tenant
+from railzway.engine.stacks import STACK_ENV, OnOutput, StackLocked, StackRef, StackRunner, tenant_urn
+from railzway.registry.model import Registry, Tenant
+from railzway.registry.shards import ShardStack, shard_key, stack_of, with_shard
+from railzway.registry.tenant_files import write_tenant
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class MoveRefused(Exception):
 
 
 class MoveEngine(StackRunner, Protocol):
-    """What a move needs of the engine beyond running stacks (`railzway.stacks.AutomationStacks` has it)."""
+    """What a move needs of the engine beyond running stacks (`railzway.engine.stacks.AutomationStacks` has it)."""
 
     def project_name(self) -> str: ...
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from railzway.fleet.revisions import RevisionError
 from railzway.fleet.selection import Selection, select_stacks
-from railzway.model import Registry
+from railzway.registry.at_revision import RevisionError
+from railzway.registry.model import Registry
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from railzway.stacks import Changes, Operation, StackRef, StackResult, StackRunner, failure_reason
+from railzway.engine.stacks import Changes, Operation, StackRef, StackResult, StackRunner, failure_reason
 
 log = logging.getLogger(__name__)
 

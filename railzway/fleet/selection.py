@@ -6,8 +6,8 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from railzway.model import Registry
-from railzway.shards import ShardStack, changed_stacks, stacks_of
+from railzway.registry.model import Registry
+from railzway.registry.shards import ShardStack, changed_stacks, stacks_of
 
 
 class SelectionError(ValueError):

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import psycopg
 
-from railzway import naming
+from railzway.admin.into_tenant import connect_tenant, tenant_conninfo
 from railzway.lifecycle import pgtools
-from railzway.lifecycle.admin import connect_tenant, tenant_conninfo
+from railzway.lifecycle.backup_store import BackupStore, StoreError, dump_key, manifest_key
 from railzway.lifecycle.manifest import Manifest
 from railzway.lifecycle.records import FAILED, SUCCEEDED, BackupRecord
 from railzway.lifecycle.retention import to_prune
-from railzway.lifecycle.store import BackupStore, StoreError, dump_key, manifest_key
+from railzway.registry import naming
 
 APPLICATION = "railzway-backup"
 

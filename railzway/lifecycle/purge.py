@@ -17,13 +17,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from railzway import naming
+from railzway.admin.into_tenant import connect_tenant
 from railzway.lifecycle import records
-from railzway.lifecycle.admin import connect_tenant
 from railzway.lifecycle.backup import BackupFailed, ServerTools, backup_tenant, record_of
 from railzway.lifecycle.backup import Outcome as BackupOutcome
 from railzway.lifecycle.backup import Target as BackupTarget
-from railzway.lifecycle.store import BackupStore
+from railzway.lifecycle.backup_store import BackupStore
+from railzway.registry import naming
 
 APPLICATION = "railzway-purge"
 MAINTENANCE_DB = "postgres"

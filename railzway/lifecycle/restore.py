@@ -16,12 +16,12 @@ from collections.abc import Iterator
 import psycopg
 from psycopg import sql
 
-from railzway import naming
+from railzway.admin.into_tenant import connect_tenant, tenant_conninfo
 from railzway.lifecycle import pgtools
-from railzway.lifecycle.admin import connect_tenant, tenant_conninfo
 from railzway.lifecycle.backup import ServerTools
+from railzway.lifecycle.backup_store import BackupStore, StoredBackup, StoreError, manifest_key
 from railzway.lifecycle.manifest import Manifest
-from railzway.lifecycle.store import BackupStore, StoredBackup, StoreError, manifest_key
+from railzway.registry import naming
 
 APPLICATION = "railzway-restore"
 RESTORE_ROLE = "railzway_restorer"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Hashable, Sequence
 
-from railzway.lifecycle.store import StoredBackup
+from railzway.lifecycle.backup_store import StoredBackup
 
 
 def to_prune(

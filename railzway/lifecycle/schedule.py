@@ -16,8 +16,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from railzway import __version__, jobspec
-from railzway.shards import owns_region_singletons
+from railzway import __version__
+from railzway.registry.shards import owns_region_singletons
+from railzway.tenant import jobspec
 
 JOB_PREFIX = "railzway-backup-"
 DEFAULT_IMAGE = f"ghcr.io/smallbiznis/railzway-operator:{__version__}"

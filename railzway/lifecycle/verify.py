@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from railzway import naming
-from railzway.lifecycle.admin import connect_tenant
+from railzway.admin.into_tenant import connect_tenant
 from railzway.lifecycle.backup import ServerTools
+from railzway.lifecycle.backup_store import BackupStore, StoreError
 from railzway.lifecycle.restore import (
     APPLICATION,
     MAINTENANCE_DB,
@@ -23,7 +23,7 @@ from railzway.lifecycle.restore import (
     newest_backup,
     restore_into,
 )
-from railzway.lifecycle.store import BackupStore, StoreError
+from railzway.registry import naming
 
 SCRATCH_PREFIX = "railzway_verify_"
 

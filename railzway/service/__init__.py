@@ -7,7 +7,7 @@ registry.py  reading and writing single tenant files, catalogues cached
 store.py     the `railzway_requests` table and its state machine
 queue.py     procrastinate tasks and deferral (per-stack lock and queueing lock)
 work.py      what the jobs do: batch, update, sync, settle; recovery; scheduled downgrades
-runner.py    the engine seam (`railzway.stacks.StackRunner`) and the Cloud DB sync after an update
+runner.py    the engine seam (`railzway.engine.stacks.StackRunner`) and the Cloud DB sync after an update
 core.py      the parts wired together, and the workers
 server.py    `serve`: API and workers in one process, SIGTERM handling
 settings.py  configuration from the environment

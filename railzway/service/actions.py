@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from railzway import naming
-from railzway.model import Registry, Tenant, downgrade_problem
+from railzway.registry import naming
+from railzway.registry.model import Registry, Tenant, downgrade_problem
 
 
 class Action(enum.StrEnum):

@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from railzway.clouddb.read import STATE_COLUMNS
-from railzway.service import store
+from railzway.registry.access import RegistryUnavailable
+from railzway.service import request_store as store
 from railzway.service.actions import (
     Action,
     DeployBody,
@@ -42,7 +43,6 @@ from railzway.service.core import Service
 from railzway.service.guard import MAX_BODY_BYTES, AuthAndBodyLimit, too_large
 from railzway.service.intake import IntakeUnavailable
 from railzway.service.logs import for_requests
-from railzway.service.registry import RegistryUnavailable
 
 log = logging.getLogger(__name__)
 

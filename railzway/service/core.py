@@ -14,15 +14,15 @@ import procrastinate
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from railzway.apply import CloudDB
-from railzway.registry_git import Identity, RegistryClone
-from railzway.revision_status import StackStatus, stack_statuses
+from railzway.engine.apply import CloudDB
+from railzway.engine.revision_status import StackStatus, stack_statuses
+from railzway.registry.access import RegistryAccess
+from railzway.registry.git import Identity, RegistryClone
 from railzway.service.intake import Intake
 from railzway.service.queue import MAINTENANCE_QUEUE, STACK_QUEUE, register_tasks
-from railzway.service.registry import RegistryAccess
 from railzway.service.registry_commits import ClonedRegistry, RegistryCommits
-from railzway.service.runner import RunnerFactory, Updater, runner_factory
 from railzway.service.settings import Settings
+from railzway.service.updater import RunnerFactory, Updater, runner_factory
 from railzway.service.work import StackWork, read_revisions
 
 log = logging.getLogger(__name__)

@@ -42,14 +42,14 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from railzway.registry_git import GitError, Published
-from railzway.service import store
+from railzway.engine.stacks import stack_for_tenant
+from railzway.registry.access import RegistryAccess
+from railzway.registry.git import GitError, Published
+from railzway.service import request_store as store
 from railzway.service.actions import Action, Change, Rejected, fingerprint, plan
 from railzway.service.logs import for_requests
 from railzway.service.queue import defer_stack
-from railzway.service.registry import RegistryAccess
 from railzway.service.registry_commits import RegistryCommits
-from railzway.stacks import stack_for_tenant
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from railzway.loader import tenant_path
-from railzway.model import Registry, Tenant
-from railzway.registry_git import Edit, Published, RegistryClone
+from railzway.registry.access import RegistryAccess
+from railzway.registry.git import Edit, Published, RegistryClone
+from railzway.registry.loader import tenant_path
+from railzway.registry.model import Registry, Tenant
 from railzway.service.actions import Change
-from railzway.service.registry import RegistryAccess
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from railzway.registry_git import GitError
+from railzway.registry.git import GitError
 from railzway.service.api import create_app
 from railzway.service.core import Service
 from railzway.service.settings import Settings

@@ -16,8 +16,8 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
-from railzway.registry_git import has_password
-from railzway.stacks import ENVIRONMENT_ENV, STACK_ENV
+from railzway.engine.stacks import ENVIRONMENT_ENV, STACK_ENV
+from railzway.registry.git import has_password
 
 CLOUD_DB_URL_ENV = "RAILZWAY_CLOUD_DB_URL"
 API_TOKENS_ENV = "RAILZWAY_API_TOKENS"
@@ -87,7 +87,7 @@ class Settings:
     reconcile_minutes: int = 10
     """`RAILZWAY_SERVICE_RECONCILE_MINUTES`: how often stacks behind the branch head get a reconcile request."""
     stack_env: Mapping[str, str] = field(default_factory=dict)
-    """`RAILZWAY_STACK` / `RAILZWAY_ENVIRONMENT`: which stack holds a tenant (`railzway.stacks.stack_for_tenant`)."""
+    """`RAILZWAY_STACK` / `RAILZWAY_ENVIRONMENT`: which stack holds a tenant (`railzway.engine.stacks.stack_for_tenant`)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
     """Every configured secret value, so the log formatter can scrub them should one ever reach a log line."""
 

@@ -37,23 +37,23 @@ import procrastinate
 from procrastinate import exceptions as pexc
 from psycopg_pool import AsyncConnectionPool
 
-from railzway.apply import CloudDB
 from railzway.clouddb import StackRevision, record_revision, stack_revisions
 from railzway.clouddb import connect as connect_cloud_db
-from railzway.model import Registry
-from railzway.registry_git import GitError
-from railzway.revision_status import stack_statuses
-from railzway.service import store
+from railzway.engine.apply import CloudDB
+from railzway.engine.revision_status import stack_statuses
+from railzway.engine.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, STACK_ENV, StackRef, stack_for_tenant
+from railzway.registry.access import RegistryAccess, RegistryUnavailable
+from railzway.registry.git import GitError
+from railzway.registry.model import Registry
+from railzway.registry.shards import stacks_of
+from railzway.service import request_store as store
 from railzway.service.actions import Action, EmptyBody, Rejected
 from railzway.service.intake import Intake, IntakeUnavailable
 from railzway.service.logs import for_requests
 from railzway.service.queue import RUN_STACK, defer_stack
-from railzway.service.registry import RegistryAccess, RegistryUnavailable
 from railzway.service.registry_commits import RegistryCommits
-from railzway.service.runner import UpdateFailed, UpdateOutcome, Updater
 from railzway.service.settings import Tuning
-from railzway.shards import stacks_of
-from railzway.stacks import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, STACK_ENV, StackRef, stack_for_tenant
+from railzway.service.updater import UpdateFailed, UpdateOutcome, Updater
 
 RECONCILE = "reconcile"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from seed_fleet import SeedTenant, drop_seed_fleet, provision_like_the_seed, seed_cloud_db, seed_tenants
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 
 PROJECT = Path(__file__).resolve().parents[2]
 

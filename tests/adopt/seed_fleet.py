@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from railzway import clouddb, naming
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway import clouddb
+from railzway.registry import naming
 
 # Roles are cluster-wide and the session server is shared by every test module: a range of our own.
 BASE = 815000

@@ -9,9 +9,9 @@ import yaml
 from conftest import CliRunner
 from seed_fleet import ADOPTABLE, BASE, REFUSED, SeedTenant
 
+from devkit.localpg import LocalPostgres
 from railzway import clouddb
-from railzway.loader import load_registry
-from railzway.localpg import LocalPostgres
+from railzway.registry.loader import load_registry
 
 # The shipped registry holds eu-west shards 0 and 1 with 3 and 2 tenants: least-loaded placement, in
 # org-id order, puts the four adopted tenants in shards 1, 0, 1, 0.

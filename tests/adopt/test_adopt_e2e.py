@@ -32,8 +32,8 @@ import pytest
 from pulumi import automation as auto
 from seed_fleet import BASE, SeedTenant, provision_like_the_seed, seed_cloud_db, seed_tenants
 
-from railzway import naming
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.registry import naming
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 from tests.e2e_support import local_stack_config, remove_test_stack
 

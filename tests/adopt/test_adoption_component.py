@@ -10,9 +10,9 @@ import pytest
 from pulumi.runtime import settings
 
 from components import Adoption, TenantInstance, TenantInstanceArgs
-from railzway.mockrun import EchoMocks
-from railzway.model import Tenant, Tier
-from railzway.stack_config import parse_stack_config
+from devkit.mockrun import EchoMocks
+from railzway.engine.stack_config import parse_stack_config
+from railzway.registry.model import Tenant, Tier
 
 TIER = Tier(cpu=500, memory_mb=512, connection_limit=7, storage_quota_mb=100)
 ENDPOINTS = parse_stack_config({"regions": {"eu": {"postgres": {"host": "admin.pg"}}}}).regions["eu"]

@@ -8,8 +8,8 @@ import pytest
 
 from railzway.adopt.plan import LiveTenant, map_status, map_tier, plan_adoption
 from railzway.clouddb.seed import SeedInstance
-from railzway.loader import load_registry
-from railzway.model import Registry
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Registry
 from tests.conftest import SHIPPED_REGISTRY
 
 ORG = 4242

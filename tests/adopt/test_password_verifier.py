@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from railzway.adopt.server import password_matches
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.adopt.live_server import password_matches
 
 ROLE = "railzway_user_815900"
 PASSWORD = "Zq8xT1vKp3LmN7bW2cRd9sYf4gHj6kA0"

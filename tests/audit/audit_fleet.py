@@ -19,8 +19,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from railzway import admin_rules, naming, rules
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
+from railzway.registry import naming
+from railzway.tenant import rules
 
 TIERS_YAML = """\
 tiers:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audit_fleet import Fleet, run_cli
 
-from railzway.localpg import free_port
+from devkit.localpg import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from audit_fleet import Fleet, run_cli
 
-from railzway import naming
+from railzway.registry import naming
 
 
 def findings(fleet: Fleet, code: str, url: str | None = None) -> list[dict[str, Any]]:

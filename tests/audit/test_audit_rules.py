@@ -15,9 +15,9 @@ from railzway.audit.errors import CannotRun
 from railzway.audit.expected import ExpectedTenant, expected_tenants, tier_in_force
 from railzway.audit.findings import ROLE_FLAG_TEXT, find
 from railzway.audit.login_matrix import plan
-from railzway.audit.report import TenantUsage, to_prometheus
-from railzway.loader import load_registry
-from railzway.model import Tier
+from railzway.audit.usage import TenantUsage, to_prometheus
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Tier
 
 STARTER = Tier(cpu=250, memory_mb=256, connection_limit=5, storage_quota_mb=64)
 

@@ -11,7 +11,7 @@ from audit_fleet import FLEET, CliOutcome, Fleet
 
 from railzway import clouddb
 from railzway.audit.run import run_audit
-from railzway.loader import load_registry
+from railzway.registry.loader import load_registry
 
 CLOUD_DB = "railzway_cloud"
 

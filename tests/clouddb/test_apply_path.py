@@ -1,4 +1,4 @@
-"""The one apply path (`railzway.apply`): up -> sync -> record the revision, and its one failure classification.
+"""The one apply path (`railzway.engine.apply`): up -> sync -> record the revision, and its one failure classification.
 
 The Cloud DB is the session's real PostgreSQL; the engine is a `StackRunner` returning a result or raising
 what the real one raises.
@@ -17,7 +17,8 @@ from clouddb_data import outputs, tenant
 from pulumi import automation as auto
 
 from railzway import clouddb
-from railzway.apply import (
+from railzway.clouddb import CloudDBUnavailable, KeyRing, OutputsError, SchemaOutOfDate, stack_revisions
+from railzway.engine.apply import (
     NO_CLI,
     ApplyFailed,
     CloudDB,
@@ -28,9 +29,8 @@ from railzway.apply import (
     classify_sync,
     sync_and_record,
 )
-from railzway.clouddb import CloudDBUnavailable, KeyRing, OutputsError, SchemaOutOfDate, stack_revisions
-from railzway.registry_location import PROJECT_ROOT, registry_dir
-from railzway.stacks import Changes, OnOutput, PulumiUnavailable, StackLocked, StackRef, StackResult, tenant_urn
+from railzway.engine.stacks import Changes, OnOutput, PulumiUnavailable, StackLocked, StackRef, StackResult, tenant_urn
+from railzway.registry.location import PROJECT_ROOT, registry_dir
 
 COMMIT = "a" * 40
 

@@ -108,7 +108,7 @@ T = TypeVar("T")
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
     """Run in a loop of its own, as the program's loop runs hooks; unlike `asyncio.run` it leaves the main
-    thread's default loop alone, which Pulumi's mocks (`railzway.mockrun`) use in later tests."""
+    thread's default loop alone, which Pulumi's mocks (`devkit.mockrun`) use in later tests."""
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(work)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from railzway.loader import load_registry
-from railzway.mockrun import ProgramRun, run_program
-from railzway.tenant_files import write_tenant
+from devkit.mockrun import ProgramRun, run_program
+from railzway.registry.loader import load_registry
+from railzway.registry.tenant_files import write_tenant
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = PROJECT / "tenants"

@@ -10,9 +10,9 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from components.backup_schedule import RESOURCE_TYPE as BACKUP_SCHEDULE_TYPE
-from railzway import jobspec
+from devkit.mockrun import ProgramRun
 from railzway.lifecycle import schedule
-from railzway.mockrun import ProgramRun
+from railzway.tenant import jobspec
 
 JOB = "nomad:index/job:Job"
 ADMIN = schedule.admin_conninfo("pg.eu-west.internal", 5432, "postgres", "require")

@@ -16,9 +16,9 @@ import pulumi
 import pytest
 
 from components.clouddb_hooks import AFTER_CREATE, AFTER_DELETE, AFTER_UPDATE, HOOK_NAMES
+from devkit.mockrun import ProgramRun, run_program
 from railzway import clouddb
 from railzway.clouddb import KEYS_ENV, URL_ENV, generate_key
-from railzway.mockrun import ProgramRun, run_program
 from tests.conftest import SHIPPED_REGISTRY
 
 ROW_HOOKS = {"after_create": [AFTER_CREATE], "after_update": [AFTER_UPDATE], "after_delete": [AFTER_DELETE]}

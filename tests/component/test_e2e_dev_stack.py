@@ -24,11 +24,12 @@ import pytest
 from psycopg import sql
 from pulumi import automation as auto
 
-from railzway import naming, rules
-from railzway.loader import load_registry
-from railzway.localpg import LocalPostgres
-from railzway.model import Registry
-from railzway.tenant_files import write_tenant
+from devkit.localpg import LocalPostgres
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Registry
+from railzway.registry.tenant_files import write_tenant
+from railzway.tenant import rules
 from tests.e2e_support import (
     drop_tenants,
     local_stack_config,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from railzway import jobspec, naming
+from railzway.registry import naming
+from railzway.tenant import jobspec
 
 # Field names of the `hashicorp/nomad/api` Go structs the builder writes into (api/jobs.go, api/tasks.go,
 # api/resources.go, api/services.go). Nomad's JSON decoder drops any key that is not one of these.

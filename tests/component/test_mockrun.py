@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from railzway import mockrun, mockview, rules
-from railzway.mockrun import ProgramRun, fake_password
+from devkit import mockrun, mockview
+from devkit.mockrun import ProgramRun, fake_password
+from railzway.tenant import rules
 
 
 def test_fake_password_is_stable_and_in_the_generated_alphabet() -> None:
@@ -56,7 +57,7 @@ def test_secret_paths_cover_nested_values(dev_run: ProgramRun) -> None:
     assert not dev_run.is_secret_output("tenants.1001")
 
 
-# --- the engine's representation (railzway.mockview; compared with the real engine's in tests/policy) ---
+# --- the engine's representation (devkit.mockview; compared with the real engine's in tests/policy) ---
 
 
 def view_of(run: ProgramRun, name: str) -> dict[str, Any]:

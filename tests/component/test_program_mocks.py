@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from components import OUTPUT_KEYS, RESOURCE_TYPE
-from railzway import jobspec, naming, rules, tenant_env
-from railzway.loader import load_registry
-from railzway.mockrun import ProgramRun, RecordedResource
+from devkit.mockrun import ProgramRun, RecordedResource
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.tenant import env as tenant_env
+from railzway.tenant import jobspec, rules
 
 REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "tenants")
 ALL = sorted(REGISTRY.tenants)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from railzway import stack_config
-from railzway.loader import load_registry
-from railzway.model import Registry
-from railzway.stack_config import StackConfigError, endpoint_problems, parse_stack_config, stack_tenants
-from railzway.tenant_env import SSLMODES
+from railzway.engine import stack_config
+from railzway.engine.stack_config import StackConfigError, endpoint_problems, parse_stack_config, stack_tenants
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Registry
+from railzway.tenant.env import SSLMODES
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from railzway.mockrun import ProgramRun
+from devkit.mockrun import ProgramRun
 
 RunChanged = Callable[..., ProgramRun]
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from railzway.localpg import LocalPostgres
-from railzway.rules import CREDENTIAL_ENV_KEYS
-from railzway.tenant_env import database_url, env_items
+from devkit.localpg import LocalPostgres
+from railzway.tenant.env import database_url, env_items
+from railzway.tenant.rules import CREDENTIAL_ENV_KEYS
 
 
 def test_url_has_every_part_in_place() -> None:

@@ -11,9 +11,9 @@ import pytest
 from pulumi.runtime import settings
 
 from components import TenantInstance, TenantInstanceArgs
-from railzway.mockrun import EchoMocks
-from railzway.model import Tenant, Tier
-from railzway.stack_config import RegionEndpoints, parse_stack_config
+from devkit.mockrun import EchoMocks
+from railzway.engine.stack_config import RegionEndpoints, parse_stack_config
+from railzway.registry.model import Tenant, Tier
 
 TIER = Tier(cpu=500, memory_mb=512, connection_limit=7, storage_quota_mb=100)
 ENDPOINTS = parse_stack_config(

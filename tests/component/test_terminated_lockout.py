@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 
 
 @dataclass

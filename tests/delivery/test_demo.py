@@ -20,7 +20,7 @@ def run_demo(verb: str, demo_dir: Path, path: str) -> subprocess.CompletedProces
     env = {**os.environ, "RAILZWAY_DEMO_DIR": str(demo_dir), "PATH": path}
     env.pop("NOMAD_ADDR", None)
     return subprocess.run(
-        [sys.executable, "-m", "railzway", "demo", verb],
+        [sys.executable, "-m", "devkit.demo", verb],
         cwd=PROJECT,
         env=env,
         capture_output=True,

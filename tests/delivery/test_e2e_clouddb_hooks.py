@@ -31,9 +31,9 @@ import pytest
 from psycopg import sql
 from pulumi import automation as auto
 
+from devkit.localpg import LocalPostgres
 from railzway import clouddb
 from railzway.clouddb import KeyRing, generate_key, parse_keys
-from railzway.localpg import LocalPostgres
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from railzway import naming
-from railzway.loader import load_registry
-from railzway.mockrun import run_program
-from railzway.stack_config import endpoint_problems, parse_stack_config
+from devkit.mockrun import run_program
+from railzway.engine.stack_config import endpoint_problems, parse_stack_config
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 
 STACK_FILES = sorted(PROJECT.glob("Pulumi.*.yaml"))

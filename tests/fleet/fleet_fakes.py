@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from railzway.stacks import Changes, OnOutput, Operation, StackRef, StackResult
+from railzway.engine.stacks import Changes, OnOutput, Operation, StackRef, StackResult
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED_REGISTRY = PROJECT / "tenants"

@@ -12,7 +12,7 @@ import pytest
 from fleet_fakes import PROJECT, write_registry, write_tenant_file
 
 from railzway.fleet import RevisionError, SelectionError, registry_at_revision, select_stacks
-from railzway.loader import RegistryError, load_registry
+from railzway.registry.loader import RegistryError, load_registry
 from tests.git_remote import git
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fleet_fakes import PROJECT, write_tenant_file
 
-from railzway.loader import load_registry
+from railzway.registry.loader import load_registry
 
 MakeRegistry = Callable[..., Path]
 

@@ -24,13 +24,13 @@ import pytest
 from fleet_fakes import PROJECT, write_registry
 from psycopg import sql
 
+from devkit.localpg import LocalPostgres
 from railzway import clouddb
+from railzway.engine.stacks import AutomationStacks, StackRef
 from railzway.fleet import FleetReport, MoveRefused, execute_move, plan_move, run_fleet
 from railzway.fleet.clouddb_hook import clouddb_sync
-from railzway.loader import load_registry
-from railzway.localpg import LocalPostgres
-from railzway.shards import ShardStack
-from railzway.stacks import AutomationStacks, StackRef
+from railzway.registry.loader import load_registry
+from railzway.registry.shards import ShardStack
 from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [

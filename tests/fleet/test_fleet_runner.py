@@ -10,8 +10,8 @@ import threading
 import pytest
 from fleet_fakes import RecordingStacks
 
+from railzway.engine.stacks import Changes, StackRef, StackResult
 from railzway.fleet import StackOutcome, default_parallelism, run_fleet
-from railzway.stacks import Changes, StackRef, StackResult
 
 STACKS = [StackRef(f"prod-eu-west-{n:02d}", (f"eu-west/{n}",)) for n in range(7)]
 

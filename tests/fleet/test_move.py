@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fleet_fakes import RecordingStacks, stack_root, tenant_state
 
+from railzway.engine.stacks import Changes, StackLocked
 from railzway.fleet import MoveRefused, execute_move, plan_move
-from railzway.loader import load_registry
-from railzway.stacks import Changes, StackLocked
+from railzway.registry.loader import load_registry
 
 MakeRegistry = Callable[..., Path]
 COMPONENT = "urn:pulumi:prod-eu-west-00::railzway::railzway:index:TenantInstance::org-{org}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from railzway.loader import _FileProblem, _parse, _placement
+from railzway.registry.loader import _FileProblem, _parse, _placement
 
 _KEYS = ["region", "shard", "org_id", "tier", "downgrade", "at", '"shard"', "k" * 1030, "on", "- region"]
 _SEPARATORS = [": ", ":", ":  ", ":\t", " : ", "?"]

@@ -16,8 +16,8 @@ from fleet_fakes import PROJECT, write_registry, write_tenant_file
 
 from railzway.clouddb import CLOUD_DB, migrate, record_revision
 from railzway.fleet.recorded import changed_since_recorded
-from railzway.fleet.revisions import RevisionError
-from railzway.loader import load_registry
+from railzway.registry.at_revision import RevisionError
+from railzway.registry.loader import load_registry
 from tests.git_remote import git
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from railzway.loader import RegistryError, load_registry
+from railzway.registry.loader import RegistryError, load_registry
 
 MakeRegistry = Callable[..., Path]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fleet_fakes import write_registry
 
-from railzway import naming
-from railzway.loader import load_registry
-from railzway.shards import (
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.registry.shards import (
     ShardStack,
     assign_shards,
     changed_stacks,

@@ -9,9 +9,7 @@ import pytest
 from fleet_fakes import SHIPPED_REGISTRY
 from pulumi.automation import OpType
 
-from railzway.loader import load_registry
-from railzway.model import Tenant
-from railzway.stacks import (
+from railzway.engine.stacks import (
     TENANT_TYPE,
     AutomationStacks,
     Changes,
@@ -23,6 +21,8 @@ from railzway.stacks import (
     stack_for_tenant,
     tenant_urn,
 )
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Tenant
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ import pytest
 from lifecycle_kit import CliRunner, TenantFactory, drop_tenant
 from psycopg import sql
 
-from railzway import clouddb, naming
+from devkit.localpg import LocalPostgres
+from railzway import clouddb
 from railzway.lifecycle.backup import ServerTools, server_tools
-from railzway.lifecycle.store import BackupStore
-from railzway.localpg import LocalPostgres
+from railzway.lifecycle.backup_store import BackupStore
+from railzway.registry import naming
 from tests.conftest import PROJECT
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from railzway import naming
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.registry import naming
 
 TenantFactory = Callable[..., int]
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]

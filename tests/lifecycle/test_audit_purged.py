@@ -8,13 +8,13 @@ import psycopg
 import pytest
 from lifecycle_kit import TenantFactory
 
-from railzway import naming
+from devkit.localpg import LocalPostgres
 from railzway.audit.run import run_audit
 from railzway.lifecycle.backup import ServerTools
+from railzway.lifecycle.backup_store import BackupStore
 from railzway.lifecycle.purge import purge
-from railzway.lifecycle.store import BackupStore
-from railzway.loader import load_registry
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import psycopg
 import pytest
 from lifecycle_kit import TenantFactory
 
-from railzway import admin_rules, naming
-from railzway.lifecycle.admin import connect_tenant, tenant_conninfo
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
+from railzway.admin.into_tenant import connect_tenant, tenant_conninfo
 from railzway.lifecycle.backup import BackupFailed, ServerTools, backup_tenant
+from railzway.lifecycle.backup_store import BackupStore
 from railzway.lifecycle.restore import RESTORE_ROLE, RestoreFailed, newest_backup, restore_into
-from railzway.lifecycle.store import BackupStore
 from railzway.lifecycle.verify import verify_tenant
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
 
 
 def _rows(url: str) -> list[tuple[object, ...]]:

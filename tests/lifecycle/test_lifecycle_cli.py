@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from lifecycle_kit import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
 
-from railzway.lifecycle.store import BackupStore
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.lifecycle.backup_store import BackupStore
 
 
 @pytest.fixture

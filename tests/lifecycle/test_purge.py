@@ -11,12 +11,12 @@ import psycopg
 import pytest
 from lifecycle_kit import TenantFactory
 
-from railzway import naming
+from devkit.localpg import LocalPostgres
 from railzway.lifecycle import records
 from railzway.lifecycle.backup import ServerTools
+from railzway.lifecycle.backup_store import BackupStore
 from railzway.lifecycle.purge import Purged, PurgeRefused, purge, tenant_in_resources
-from railzway.lifecycle.store import BackupStore
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
 from tests.conftest import PROJECT
 
 RECORDED_STATE = PROJECT.parent / "shared" / "engine" / "state-export.json"

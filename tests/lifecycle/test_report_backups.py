@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 from lifecycle_kit import CliRunner, TenantFactory, add_tenant_file, admin_url_without_password
 
-from railzway.audit.report import TenantUsage, to_prometheus, with_backups
-from railzway.lifecycle.store import BackupStore
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.audit.usage import TenantUsage, to_prometheus, with_backups
+from railzway.lifecycle.backup_store import BackupStore
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from lifecycle_kit import TenantFactory
 
+from devkit.localpg import LocalPostgres
 from railzway.lifecycle.backup import ServerTools, Target, apply_retention, backup_tenant
+from railzway.lifecycle.backup_store import BackupStore, StoredBackup, dump_key, parse_key
 from railzway.lifecycle.retention import to_prune
-from railzway.lifecycle.store import BackupStore, StoredBackup, dump_key, parse_key
-from railzway.localpg import LocalPostgres
 
 # A Monday: the ISO week starts on it.
 MONDAY = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)

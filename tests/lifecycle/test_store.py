@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from railzway.lifecycle.store import BackupStore, StoreError, dump_key, manifest_key, parse_key, store_url
+from railzway.lifecycle.backup_store import BackupStore, StoreError, dump_key, manifest_key, parse_key, store_url
 
 
 def test_keys_are_region_org_and_a_millisecond_utc_timestamp() -> None:

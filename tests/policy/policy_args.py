@@ -19,9 +19,9 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from railzway import mockview
-from railzway.mockrun import ProgramRun, RecordedResource
-from railzway.policies import TENANT_INSTANCE_TYPE
+from devkit import mockview
+from devkit.mockrun import ProgramRun, RecordedResource
+from railzway.guardrails.pack import TENANT_INSTANCE_TYPE
 from tests.policy import recorded
 
 STACK = "dev"
@@ -124,7 +124,7 @@ def from_run(
     """The arguments the engine would hand the pack for a program run under mocks.
 
     Resource policies get each resource's inputs (what `Analyze` sees); the stack policy gets the engine's
-    representation (`railzway.mockview.stack_view`): every resource's outputs - the revoke grant's
+    representation (`devkit.mockview.stack_view`): every resource's outputs - the revoke grant's
     `privileges` null, a component's registered outputs, numbers as doubles - with parents, providers and
     dependencies linked, as `../shared/engine/up/stack.json` shows it.
     """

@@ -9,7 +9,7 @@ import pytest
 from pulumi_policy import PolicyResource
 from recorded import VIEWS, find, needs_transcripts, resource_rows, stack_args, stack_rows
 
-from railzway.policies import (
+from railzway.guardrails.pack import (
     UNKNOWN,
     _component_org_id,
     _component_runs_on_nomad,

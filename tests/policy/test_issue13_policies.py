@@ -11,8 +11,7 @@ import pulumi.runtime
 from policy_args import as_sent, provider, resource_violations, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
-from railzway import naming
-from railzway.policies import (
+from railzway.guardrails.pack import (
     DATABASE_TYPE,
     GRANT_TYPE,
     REGION_HARDENING_TYPE,
@@ -22,6 +21,7 @@ from railzway.policies import (
     server_databases_public_revoked_validator,
     terminated_role_locked_out_validator,
 )
+from railzway.registry import naming
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}
 EU = provider("postgresql", "postgresql-eu-west")

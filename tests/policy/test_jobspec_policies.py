@@ -1,4 +1,4 @@
-"""The Nomad job validators, called directly on jobspecs rendered by `railzway.jobspec` and on variants
+"""The Nomad job validators, called directly on jobspecs rendered by `railzway.tenant.jobspec` and on variants
 that break one rule each."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from policy_args import component_urn, resource_violations
 
-from railzway import jobspec
-from railzway.policies import (
+from railzway.guardrails.pack import (
     NOMAD_JOB_TYPE,
     REGISTRY_DIR_CONFIG,
     job_resources_validator,
     jobspec_validator,
     pinned_image_validator,
 )
+from railzway.tenant import jobspec
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}
 TASK = "Job.TaskGroups[0].Tasks[0]"
@@ -67,7 +67,7 @@ def test_a_jobspec_not_declared_as_json_is_one_violation() -> None:
     violations = check(jobspec_validator, {**job_props(), "json": False})
     assert violations == [
         "Nomad job 'org-1002-job' sets json=False, so Nomad would read its jobspec as HCL; render it with "
-        "railzway.jobspec and set json=True."
+        "railzway.tenant.jobspec and set json=True."
     ]
 
 

@@ -1,5 +1,5 @@
-"""The mocks agree with the engine: the program run under `railzway.mockrun`, seen as a stack policy sees
-it (`railzway.mockview`), has the shape of the real engine's `../shared/engine/up/stack.json` - the same
+"""The mocks agree with the engine: the program run under `devkit.mockrun`, seen as a stack policy sees
+it (`devkit.mockview`), has the shape of the real engine's `../shared/engine/up/stack.json` - the same
 resources by type and name, parents, providers, dependencies, property keys, and the same kind of value
 (null, float, string, list...) wherever the program declares the value. Values the provider or the
 password generator computes may differ; their kinds are not compared. So a mock test can no longer pass
@@ -16,8 +16,8 @@ import pytest
 from recorded import DUMPED_UNKNOWN, PROJECT, Row, needs_transcripts, stack_config
 from recorded import recorded_stack_rows as stack_rows
 
-from railzway import mockrun, mockview
-from railzway.mockrun import ProgramRun, run_program
+from devkit import mockrun, mockview
+from devkit.mockrun import ProgramRun, run_program
 
 pytestmark = [needs_transcripts]
 

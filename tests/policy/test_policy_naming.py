@@ -1,10 +1,10 @@
-"""The two reverse parsers the pack added to `railzway.naming`: a variable path and a component's name."""
+"""The two reverse parsers the pack added to `railzway.registry.naming`: a variable path and a component's name."""
 
 from __future__ import annotations
 
 import pytest
 
-from railzway import naming
+from railzway.registry import naming
 
 
 @pytest.mark.parametrize("org_id", [1, 1001, naming.MAX_ORG_ID])

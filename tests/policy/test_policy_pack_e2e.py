@@ -19,7 +19,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 from tests.e2e_support import provisioning_admin
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,8 @@ import yaml
 from policy_args import from_run
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
-from railzway import naming
-from railzway.mockrun import ProgramRun, run_program
-from railzway.policies import (
+from devkit.mockrun import ProgramRun, run_program
+from railzway.guardrails.pack import (
     DATABASE_TYPE,
     GRANT_TYPE,
     NOMAD_JOB_TYPE,
@@ -28,6 +27,7 @@ from railzway.policies import (
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
+from railzway.registry import naming
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED_REGISTRY = PROJECT / "tenants"

@@ -36,8 +36,7 @@ from recorded import (
     without,
 )
 
-from railzway import rules
-from railzway.policies import (
+from railzway.guardrails.pack import (
     DATABASE_TYPE,
     GRANT_TYPE,
     NOMAD_JOB_TYPE,
@@ -48,6 +47,7 @@ from railzway.policies import (
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
+from railzway.tenant import rules
 
 pytestmark = [needs_transcripts]
 

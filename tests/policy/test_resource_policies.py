@@ -11,8 +11,7 @@ import pytest
 from policy_args import component_urn, resource_violations
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from railzway import rules
-from railzway.policies import (
+from railzway.guardrails.pack import (
     DATABASE_TYPE,
     NOMAD_JOB_TYPE,
     NOMAD_VARIABLE_TYPE,
@@ -26,6 +25,7 @@ from railzway.policies import (
     role_privileges_validator,
     tenant_naming_validator,
 )
+from railzway.tenant import rules
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
 SHIPPED = {REGISTRY_DIR_CONFIG: str(SHIPPED_REGISTRY)}

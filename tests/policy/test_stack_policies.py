@@ -11,8 +11,7 @@ from policy_args import provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from railzway import jobspec, naming
-from railzway.policies import (
+from railzway.guardrails.pack import (
     DATABASE_TYPE,
     DEFAULT_PRIVILEGES_TYPES,
     GRANT_ROLE_TYPE,
@@ -26,6 +25,8 @@ from railzway.policies import (
     public_revoked_validator,
     tenant_parts_validator,
 )
+from railzway.registry import naming
+from railzway.tenant import jobspec
 
 EU_POSTGRES = provider("postgresql", "eu-west-postgres")
 US_POSTGRES = provider("postgresql", "us-east-postgres")

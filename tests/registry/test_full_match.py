@@ -16,12 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from railzway import naming, rules
 from railzway.clouddb.outputs import OutputsError, parse_outputs
-from railzway.loader import load_registry
-from railzway.model import Region, Registry, Tenant, TierCatalogue, image_tag_problem
+from railzway.engine.stack_config import NomadEndpoint
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Region, Registry, Tenant, TierCatalogue, image_tag_problem
 from railzway.service.actions import Action, DeployBody, Rejected, plan
-from railzway.stack_config import NomadEndpoint
+from railzway.tenant import rules
 from tests.clouddb.clouddb_data import outputs, tenant
 from tests.conftest import SHIPPED_REGISTRY
 

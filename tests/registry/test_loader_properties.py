@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from railzway.loader import check_registry
+from railzway.registry.loader import check_registry
 from tests.conftest import SHIPPED_REGISTRY
 
 _scalars = st.one_of(

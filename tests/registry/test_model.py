@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from railzway.loader import load_registry
-from railzway.model import Registry, Tenant
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Registry, Tenant
 from tests.conftest import SHIPPED_REGISTRY
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from railzway import naming
+from railzway.registry import naming
 
 
 def test_names_match_the_go_control_plane() -> None:

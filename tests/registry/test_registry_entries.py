@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from railzway.loader import MAX_FILE_BYTES
-from railzway.service.registry import RegistryAccess, RegistryUnavailable
+from railzway.registry.access import RegistryAccess, RegistryUnavailable
+from railzway.registry.loader import MAX_FILE_BYTES
 from tests.conftest import PROJECT
 
 VALID = 'org_id: {org}\ntier: starter\nversion: "1.8.2"\nstatus: running\nregion: us-east\nshard: 0\n'

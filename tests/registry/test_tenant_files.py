@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from railzway.loader import load_registry, parse_tenant
-from railzway.model import Registry, ScheduledDowngrade
-from railzway.service.registry import RegistryAccess
-from railzway.tenant_files import tenant_text, write_tenant
+from railzway.registry.access import RegistryAccess
+from railzway.registry.loader import load_registry, parse_tenant
+from railzway.registry.model import Registry, ScheduledDowngrade
+from railzway.registry.tenant_files import tenant_text, write_tenant
 from tests.conftest import PROJECT
 
 COMMENTED = """\

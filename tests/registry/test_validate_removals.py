@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from railzway.loader import load_registry
-from railzway.tenant_files import write_tenant
+from railzway.registry.loader import load_registry
+from railzway.registry.tenant_files import write_tenant
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 from tests.git_remote import git
 

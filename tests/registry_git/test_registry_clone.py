@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from railzway.registry_git import (
+from railzway.registry.git import (
     Change,
     Edit,
     GitError,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from tenant_trap import admin_role
 
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from railzway import admin_rules
-from railzway.localpg import LocalPostgres
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""The pure rules of a safe admin session (`railzway.admin_rules`)."""
+"""The pure rules of a safe admin session (`railzway.admin.session_rules`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from railzway.admin_rules import admin_problems, search_path_is_safe, session_options, setting_value, setup_sql
+from railzway.admin.session_rules import admin_problems, search_path_is_safe, session_options, setting_value, setup_sql
 
 
 @pytest.mark.parametrize(

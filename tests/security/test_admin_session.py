@@ -21,9 +21,9 @@ from tenant_trap import (
     user_schema_attack,
 )
 
-from railzway.admin_session import check_region_admin, connect_admin
-from railzway.localpg import LocalPostgres
-from railzway.stack_config import PostgresEndpoint
+from devkit.localpg import LocalPostgres
+from railzway.admin.sessions import check_region_admin, connect_admin
+from railzway.engine.stack_config import PostgresEndpoint
 
 
 @pytest.fixture

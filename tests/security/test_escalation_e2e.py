@@ -24,10 +24,10 @@ import psycopg
 import pytest
 from pulumi import automation as auto
 
-from railzway import naming
-from railzway.loader import load_registry, tenant_path
-from railzway.localpg import LocalPostgres
-from railzway.tenant_files import write_tenant
+from devkit.localpg import LocalPostgres
+from railzway.registry import naming
+from railzway.registry.loader import load_registry, tenant_path
+from railzway.registry.tenant_files import write_tenant
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 

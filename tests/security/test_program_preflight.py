@@ -10,10 +10,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from railzway import admin_session
-from railzway.localpg import LocalPostgres
-from railzway.mockrun import run_program
-from railzway.stack_config import PostgresEndpoint
+from devkit.localpg import LocalPostgres
+from devkit.mockrun import run_program
+from railzway.admin import sessions as admin_session
+from railzway.engine.stack_config import PostgresEndpoint
 from tests.conftest import SHIPPED_REGISTRY
 
 

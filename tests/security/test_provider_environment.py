@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from tenant_trap import ISSUE_ATTACK, Tenant, admin_role, hostile_tenant, provider_writes_the_grant
 
-from railzway import admin_rules
-from railzway.localpg import LocalPostgres
-from railzway.stacks import workspace_env
+from devkit.localpg import LocalPostgres
+from railzway.admin import session_rules as admin_rules
+from railzway.engine.stacks import workspace_env
 
 PINNED = (
     "-c search_path=pg_catalog,pg_temp -c role=none -c default_transaction_read_only=off -c statement_timeout=0 "

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from railzway.mockrun import run_program
+from devkit.mockrun import run_program
 from tests.conftest import PROJECT, SHIPPED_REGISTRY
 
 HARDENING = "railzway:index:RegionHardening"

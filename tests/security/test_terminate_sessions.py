@@ -15,8 +15,8 @@ from psycopg import sql
 from tenant_trap import Tenant, hostile_tenant
 
 from components.tenant_lockout import end_terminated_sessions
-from railzway.localpg import LocalPostgres
-from railzway.stack_config import PostgresEndpoint
+from devkit.localpg import LocalPostgres
+from railzway.engine.stack_config import PostgresEndpoint
 
 
 @pytest.fixture

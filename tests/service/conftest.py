@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 from service_helpers import OTHER_TOKEN, TOKEN, ServeProcess
 
+from devkit.localpg import LocalPostgres
 from railzway.clouddb import CLOUD_DB, generate_key, migrate
-from railzway.localpg import LocalPostgres
 from railzway.service.api import create_app
 from railzway.service.core import Service
 from railzway.service.schema import SCHEMA_STEPS

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from railzway import naming
-from railzway.loader import load_registry
-from railzway.model import Tenant
-from railzway.stacks import Changes, OnOutput, StackLocked, StackRef, StackResult
+from railzway.engine.stacks import Changes, OnOutput, StackLocked, StackRef, StackResult
+from railzway.registry import naming
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Tenant
 
 DELAY_ENV = "RAILZWAY_FAKE_RUNNER_DELAY"
 JOURNAL_ENV = "RAILZWAY_FAKE_RUNNER_JOURNAL"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from railzway.localpg import free_port
+from devkit.localpg import free_port
 from railzway.service.api import create_app
 from railzway.service.core import Service
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from railzway.loader import load_registry
-from railzway.model import Registry, ScheduledDowngrade, Tenant
+from railzway.registry.loader import load_registry
+from railzway.registry.model import Registry, ScheduledDowngrade, Tenant
 from railzway.service.actions import (
     Action,
     DeployBody,

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_helpers import OTHER_TOKEN, TOKEN
 
-from railzway.loader import load_registry, tenant_path
+from railzway.registry.loader import load_registry, tenant_path
 from railzway.service import api
 from railzway.service.core import Service
 from railzway.service.settings import Settings
@@ -139,7 +139,7 @@ def test_healthz_needs_no_token(client: TestClient) -> None:
 
 
 def test_healthz_is_503_when_the_cloud_db_does_not_answer(env: dict[str, str], fake: Any) -> None:
-    from railzway.localpg import free_port
+    from devkit.localpg import free_port
 
     settings = Settings.from_env(
         {**env, "RAILZWAY_CLOUD_DB_URL": f"postgresql://nobody:pw@127.0.0.1:{free_port()}/none"}

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 from service_helpers import PROJECT, TOKEN, ServeProcess
 
-from railzway import clouddb, naming
+from devkit.localpg import LocalPostgres
+from railzway import clouddb
 from railzway.clouddb import parse_keys
-from railzway.localpg import LocalPostgres
+from railzway.registry import naming
 from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [

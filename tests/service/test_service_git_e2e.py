@@ -28,8 +28,8 @@ import psycopg
 import pytest
 from service_helpers import PROJECT, TOKEN, ServeProcess
 
+from devkit.localpg import LocalPostgres
 from railzway.clouddb import stack_revisions
-from railzway.localpg import LocalPostgres
 from tests.e2e_support import drop_tenants, local_stack_config, remove_test_stack
 from tests.git_remote import RegistryRemote, git
 

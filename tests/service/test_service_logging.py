@@ -16,7 +16,7 @@ import pytest
 from fake_runner import password_of
 from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess, json_lines
 
-from railzway.loader import load_registry
+from railzway.registry.loader import load_registry
 from railzway.service.logs import REDACTED, JsonFormatter, Scrubber, for_requests
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

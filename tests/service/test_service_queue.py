@@ -19,12 +19,12 @@ import pytest
 from fake_runner import FakeStacks, password_of
 from service_helpers import async_client, wait_until_final
 
-from railzway.loader import load_registry
-from railzway.model import ScheduledDowngrade
+from railzway.registry.loader import load_registry
+from railzway.registry.model import ScheduledDowngrade
+from railzway.registry.tenant_files import write_tenant
 from railzway.service.core import Service
 from railzway.service.queue import APPLY_DUE_DOWNGRADES, PRUNE_JOBS, RECONCILE, RECOVER
 from railzway.service.settings import Settings
-from railzway.tenant_files import write_tenant
 
 pytestmark = pytest.mark.anyio
 

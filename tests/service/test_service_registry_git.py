@@ -21,9 +21,9 @@ from fake_runner import FakeStacks
 from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess, async_client, wait_until_final
 
 from railzway.clouddb import stack_revisions
+from railzway.engine.stacks import PulumiUnavailable, StackRunner
 from railzway.service.core import Service
 from railzway.service.settings import Settings
-from railzway.stacks import PulumiUnavailable, StackRunner
 from tests.git_remote import RegistryRemote
 
 pytestmark = pytest.mark.anyio

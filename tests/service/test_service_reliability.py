@@ -28,7 +28,7 @@ import psycopg
 from fake_runner import DELAY_ENV, JOURNAL_ENV, read_journal
 from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess
 
-from railzway.loader import load_registry
+from railzway.registry.loader import load_registry
 
 TOTAL = 1000
 NEW_ORGS = list(range(9001, 9061))  # 60 sign-ups, then changes to them and to the shipped tenants

@@ -1,7 +1,7 @@
 """A sign-up through the service's path on the real engine: a targeted `up` of the new tenant only.
 
 The service applies a request with `up --target <the tenant's TenantInstance URN> --target-dependents`
-(`railzway.service.runner.Updater.apply`), so a sign-up costs its own resources, not the whole stack's diff
+(`railzway.service.updater.Updater.apply`), so a sign-up costs its own resources, not the whole stack's diff
 (bench/bench_engine.py measures it). The engine includes a targeted component's children (pulumi/pulumi#7605).
 
 One module-scoped stack of three tenants in a databases-only region, in a `file://` backend. A pending
@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from railzway import naming
-from railzway.localpg import LocalPostgres
-from railzway.stacks import AutomationStacks, StackRef, StackResult, tenant_urn
+from devkit.localpg import LocalPostgres
+from railzway.engine.stacks import AutomationStacks, StackRef, StackResult, tenant_urn
+from railzway.registry import naming
 from tests.e2e_support import PROJECT, drop_tenants, local_stack_config, remove_test_stack
 
 pytestmark = [pytest.mark.e2e]
