@@ -36,9 +36,9 @@ from railzway.clouddb import (
 )
 from railzway.engine.apply import ApplyFailed, CloudDB, applied_by_here, checkout_revision, sync_and_record
 from railzway.engine.stacks import Changes, StackResult
-from railzway.registry.location import DEFAULT_REGISTRY_DIR
+from railzway.registry.location import DEFAULT_REGISTRY_DIR, PROJECT_ROOT
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = PROJECT_ROOT
 _FULL_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Below this many tenants a sync takes well under a second: no progress bar.
 PROGRESS_THRESHOLD = 1000

@@ -18,10 +18,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from railzway.registry.location import DEFAULT_REGISTRY_DIR
 from railzway.registry.model import Registry, Tenant
 
 NAMESPACE = "railzway"
-DEFAULT_REGISTRY_DIR = "tenants"
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/smallbiznis/railzway"
 
 # The same list as `tenant_env.SSLMODES` (a test keeps them equal); a Literal gives a clear error message.

@@ -24,12 +24,13 @@ from urllib.parse import unquote, urlparse
 
 from railzway.admin import session_rules as admin_rules
 from railzway.registry import naming
+from railzway.registry.location import PROJECT_ROOT
 from railzway.registry.model import Tenant
 from railzway.registry.shards import SHARDS_CONFIG_KEY, ShardStack, stack_of
 
 log = logging.getLogger(__name__)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = PROJECT_ROOT
 TENANT_TYPE = "railzway:index:TenantInstance"
 STACK_ENV = "RAILZWAY_STACK"
 ENVIRONMENT_ENV = "RAILZWAY_ENVIRONMENT"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
 DEFAULT_REGISTRY_DIR = "tenants"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The directory holding Pulumi.yaml: `railzway/registry/` is two levels below it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def registry_dir(configured: str | None = None, environ: Mapping[str, str] | None = None) -> Path:

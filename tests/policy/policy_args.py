@@ -21,7 +21,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from devkit import mockview
 from devkit.mockrun import ProgramRun, RecordedResource
-from railzway.guardrails.pack import TENANT_INSTANCE_TYPE
+from railzway.guardrails.engine_values import TENANT_INSTANCE_TYPE
 from tests.policy import recorded
 
 STACK = "dev"

@@ -9,13 +9,8 @@ import pytest
 from pulumi_policy import PolicyResource
 from recorded import VIEWS, find, needs_transcripts, resource_rows, stack_args, stack_rows
 
-from railzway.guardrails.pack import (
-    UNKNOWN,
-    _component_org_id,
-    _component_runs_on_nomad,
-    _get,
-    grant_privileges,
-)
+from railzway.guardrails.engine_values import UNKNOWN, grant_privileges, value_of
+from railzway.guardrails.stack_policies import _component_org_id, _component_runs_on_nomad
 
 pytestmark = [needs_transcripts]
 
@@ -66,17 +61,17 @@ def test_privileges_unknown_during_a_preview_read_as_unknown() -> None:
 @pytest.mark.parametrize("view", VIEWS)
 def test_a_number_the_engine_sends_as_a_float_reads_as_an_integer(view: str) -> None:
     assert find(stack_rows(view), "org-1001-role")["props"]["connectionLimit"] == 40.0
-    limit = _get(stack_resource(view, "org-1001-role").props, "connectionLimit")
+    limit = value_of(stack_resource(view, "org-1001-role").props, "connectionLimit")
     assert (limit, type(limit)) == (40, int)
 
 
 def test_a_password_unknown_during_a_create_preview_reads_as_unknown() -> None:
-    assert _get(stack_resource("preview-nomad", "org-1001-role").props, "password") is UNKNOWN
-    assert _get(called_with("preview-nomad", "org-1001-role").props, "password") is UNKNOWN
+    assert value_of(stack_resource("preview-nomad", "org-1001-role").props, "password") is UNKNOWN
+    assert value_of(called_with("preview-nomad", "org-1001-role").props, "password") is UNKNOWN
 
 
 def test_a_known_value_beside_unknown_ones_reads_as_itself() -> None:
-    assert _get(stack_resource("preview-nomad", "org-1001-role").props, "name") == "railzway_user_1001"
+    assert value_of(stack_resource("preview-nomad", "org-1001-role").props, "name") == "railzway_user_1001"
 
 
 @pytest.mark.parametrize("view", VIEWS)

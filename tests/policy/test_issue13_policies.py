@@ -11,16 +11,16 @@ import pulumi.runtime
 from policy_args import as_sent, provider, resource_violations, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
-from railzway.guardrails.pack import (
+from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
+from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
     REGION_HARDENING_TYPE,
-    REGISTRY_DIR_CONFIG,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
-    server_databases_public_revoked_validator,
-    terminated_role_locked_out_validator,
 )
+from railzway.guardrails.resource_policies import terminated_role_locked_out_validator
+from railzway.guardrails.stack_policies import server_databases_public_revoked_validator
 from railzway.registry import naming
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}

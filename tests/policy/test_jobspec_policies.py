@@ -11,13 +11,9 @@ from typing import Any
 import pytest
 from policy_args import component_urn, resource_violations
 
-from railzway.guardrails.pack import (
-    NOMAD_JOB_TYPE,
-    REGISTRY_DIR_CONFIG,
-    job_resources_validator,
-    jobspec_validator,
-    pinned_image_validator,
-)
+from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
+from railzway.guardrails.engine_values import NOMAD_JOB_TYPE
+from railzway.guardrails.resource_policies import job_resources_validator, jobspec_validator, pinned_image_validator
 from railzway.tenant import jobspec
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}

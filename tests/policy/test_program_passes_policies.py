@@ -16,17 +16,17 @@ from policy_args import from_run
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from devkit.mockrun import ProgramRun, run_program
-from railzway.guardrails.pack import (
+from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
+from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
     NOMAD_JOB_TYPE,
     NOMAD_VARIABLE_TYPE,
-    POLICIES,
     RANDOM_PASSWORD_TYPE,
-    REGISTRY_DIR_CONFIG,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
+from railzway.guardrails.pack import POLICIES
 from railzway.registry import naming
 
 PROJECT = Path(__file__).resolve().parents[2]

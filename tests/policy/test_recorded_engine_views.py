@@ -36,17 +36,17 @@ from recorded import (
     without,
 )
 
-from railzway.guardrails.pack import (
+from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
+from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
     NOMAD_JOB_TYPE,
     NOMAD_VARIABLE_TYPE,
-    POLICIES,
     RANDOM_PASSWORD_TYPE,
-    REGISTRY_DIR_CONFIG,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
+from railzway.guardrails.pack import POLICIES
 from railzway.tenant import rules
 
 pytestmark = [needs_transcripts]

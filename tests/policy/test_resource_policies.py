@@ -11,17 +11,17 @@ import pytest
 from policy_args import component_urn, resource_violations
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from railzway.guardrails.pack import (
+from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG, REGISTRY_DIR_ENV, registry_dir_for
+from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     NOMAD_JOB_TYPE,
     NOMAD_VARIABLE_TYPE,
     RANDOM_PASSWORD_TYPE,
-    REGISTRY_DIR_CONFIG,
-    REGISTRY_DIR_ENV,
     ROLE_TYPE,
+)
+from railzway.guardrails.resource_policies import (
     connection_limit_validator,
     password_strength_validator,
-    registry_dir_for,
     role_privileges_validator,
     tenant_naming_validator,
 )

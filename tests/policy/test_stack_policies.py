@@ -11,7 +11,7 @@ from policy_args import provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from railzway.guardrails.pack import (
+from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     DEFAULT_PRIVILEGES_TYPES,
     GRANT_ROLE_TYPE,
@@ -21,6 +21,8 @@ from railzway.guardrails.pack import (
     RANDOM_PASSWORD_TYPE,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
+)
+from railzway.guardrails.stack_policies import (
     cross_tenant_grants_validator,
     public_revoked_validator,
     tenant_parts_validator,

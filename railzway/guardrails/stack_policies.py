@@ -1,0 +1,306 @@
+"""Rules that judge the whole stack at once (`StackValidationArgs`): what no single resource shows, such
+as a database without its PUBLIC revoke, two tenants sharing a name, or a grant across tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    PolicyResource,
+    ReportViolation,
+    StackValidationArgs,
+)
+
+from railzway.admin import session_rules as admin_rules
+from railzway.guardrails.engine_values import (
+    DATABASE_TYPE,
+    DEFAULT_PRIVILEGES_TYPES,
+    GRANT_ROLE_TYPE,
+    GRANT_TYPE,
+    NOMAD_JOB_TYPE,
+    NOMAD_VARIABLE_TYPE,
+    POSTGRES_PROVIDER_PREFIX,
+    PUBLIC_ROLE,
+    ROLE_TYPE,
+    TENANT_INSTANCE_TYPE,
+    UNKNOWN,
+    grant_privileges,
+    is_child_of_tenant,
+    job_id_of,
+    parent_urn,
+    provider_urn,
+    stack_regions,
+    stack_shards,
+    urn_name,
+    value_of,
+)
+from railzway.registry import naming
+from railzway.registry.shards import owns_region_singletons, parse_shard_key
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A stack resource with the tenant object name it declares (role, database, path or job id)."""
+
+    resource: PolicyResource
+    name: str
+
+
+def _named(resources: Iterable[PolicyResource], resource_type: str, key: str) -> list[_Named]:
+    found = []
+    for r in resources:
+        if r.resource_type != resource_type:
+            continue
+        name = job_id_of(r.props) if resource_type == NOMAD_JOB_TYPE else value_of(r.props, key)
+        if isinstance(name, str):
+            found.append(_Named(r, name))
+    return found
+
+
+def _revokes_public(grant: PolicyResource, database: PolicyResource, database_name: str) -> bool:
+    """Whether `grant` is the one that revokes every privilege of PUBLIC on `database`."""
+    if grant.resource_type != GRANT_TYPE:
+        return False
+    props = grant.props
+    grant_server, database_server = provider_urn(grant), provider_urn(database)
+    if grant_server is not None and database_server is not None and grant_server != database_server:
+        return False
+    if not (
+        str(value_of(props, "role", "")).lower() == PUBLIC_ROLE
+        and value_of(props, "objectType") == "database"
+        and grant_privileges(props) == []
+    ):
+        return False
+    target = value_of(props, "database")
+    if target is UNKNOWN:
+        # In a first preview the grant's `database` is the database's output, not known yet; the engine
+        # still says which resource it comes from.
+        return database.urn in {d.urn for d in grant.property_dependencies.get("database", [])}
+    return bool(target == database_name)
+
+
+def _is_tenant_database(named: _Named) -> bool:
+    return naming.org_id_of_database(named.name) is not None or is_child_of_tenant(parent_urn(named.resource))
+
+
+def public_revoked_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Every tenant database has a grant that revokes PUBLIC's privileges on it."""
+    grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    for db in _named(args.resources, DATABASE_TYPE, "name"):
+        if not _is_tenant_database(db):
+            continue
+        if not any(_revokes_public(g, db.resource, db.name) for g in grants):
+            report_violation(
+                f"Database {db.resource.name!r} ({db.name}) keeps PostgreSQL's default CONNECT and TEMPORARY for "
+                f"PUBLIC, so every other tenant's role can connect to it; declare postgresql.Grant("
+                f"database={db.name!r}, role='public', object_type='database', privileges=[]) with the same provider.",
+                db.resource.urn,
+            )
+
+
+def tenant_parts_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """No two tenants share a role, database or job name, and every tenant has all of its parts."""
+    kinds = (
+        ("role", ROLE_TYPE, "name"),
+        ("database", DATABASE_TYPE, "name"),
+        ("Nomad variable", NOMAD_VARIABLE_TYPE, "path"),
+        ("Nomad job", NOMAD_JOB_TYPE, ""),
+    )
+    declared: dict[str, set[str]] = {}
+    for kind, resource_type, key in kinds:
+        by_name: dict[str, list[PolicyResource]] = {}
+        for named in _named(args.resources, resource_type, key):
+            by_name.setdefault(named.name, []).append(named.resource)
+        declared[resource_type] = set(by_name)
+        for name, owners in sorted(by_name.items()):
+            for duplicate in owners[1:]:
+                report_violation(
+                    f"{kind} {name!r} is declared by both {owners[0].name!r} and {duplicate.name!r}: two "
+                    f"resources would fight over one object; keep one tenant per org id and remove the other.",
+                    duplicate.urn,
+                )
+
+    grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    databases: dict[str, list[PolicyResource]] = {}
+    for named in _named(args.resources, DATABASE_TYPE, "name"):
+        databases.setdefault(named.name, []).append(named.resource)
+
+    def revoked(name: str) -> bool:
+        return any(_revokes_public(g, db, name) for db in databases.get(name, []) for g in grants)
+
+    for tenant in _tenants(args.resources, declared):
+        missing = []
+        if naming.role_name(tenant.org_id) not in declared[ROLE_TYPE]:
+            missing.append(f"role {naming.role_name(tenant.org_id)}")
+        if naming.database_name(tenant.org_id) not in declared[DATABASE_TYPE]:
+            missing.append(f"database {naming.database_name(tenant.org_id)}")
+        if not revoked(naming.database_name(tenant.org_id)):
+            missing.append(f"the grant revoking PUBLIC on {naming.database_name(tenant.org_id)}")
+        if tenant.runs_on_nomad:
+            if naming.variable_path(tenant.org_id) not in declared[NOMAD_VARIABLE_TYPE]:
+                missing.append(f"Nomad variable {naming.variable_path(tenant.org_id)}")
+            if naming.job_id(tenant.org_id) not in declared[NOMAD_JOB_TYPE]:
+                missing.append(f"Nomad job {naming.job_id(tenant.org_id)}")
+        if missing:
+            report_violation(
+                f"Tenant {tenant.org_id} ({tenant.label}) is missing {', '.join(missing)}; declare it through "
+                f"TenantInstance so every part is created together.",
+                tenant.urn,
+            )
+
+
+@dataclass(frozen=True)
+class _Tenant:
+    org_id: int
+    runs_on_nomad: bool
+    urn: str | None
+    label: str
+
+
+def _tenants(resources: Sequence[PolicyResource], declared: Mapping[str, set[str]]) -> list[_Tenant]:
+    """Every tenant of the stack: each TenantInstance, plus any org id a bare tenant object names."""
+    tenants: dict[int, _Tenant] = {}
+    for r in resources:
+        if r.resource_type != TENANT_INSTANCE_TYPE:
+            continue
+        org_id = _component_org_id(r)
+        if org_id is not None:
+            tenants[org_id] = _Tenant(org_id, _component_runs_on_nomad(r), r.urn, repr(r.name))
+    parsers = ((ROLE_TYPE, naming.org_id_of_role), (DATABASE_TYPE, naming.org_id_of_database))
+    for resource_type, parse in parsers:
+        for name in declared.get(resource_type, set()):
+            org_id = parse(name)
+            if org_id is not None and org_id not in tenants:
+                tenants[org_id] = _Tenant(org_id, False, None, "declared outside a TenantInstance")
+    return sorted(tenants.values(), key=lambda t: t.org_id)
+
+
+# What a TenantInstance says about itself. The program's RegisterResource carries `orgId`, `region`,
+# `status` and `hasNomad`; the engine, though, hands stack policies a component's *registered outputs*
+# (`org_id`, `region`, `status`, `nomad_job_id`, ...), which replace those inputs. Both are read.
+def _component_org_id(r: PolicyResource) -> int | None:
+    for key in ("orgId", "org_id"):
+        value = value_of(r.props, key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and int(value) == value and value > 0:
+            return int(value)
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+    return naming.org_id_of_resource(r.name)
+
+
+def _component_runs_on_nomad(r: PolicyResource) -> bool:
+    """Whether the tenant must have a variable and a job: its region has Nomad and it is not terminated."""
+    if value_of(r.props, "status") == "terminated":
+        return False
+    has_nomad = value_of(r.props, "hasNomad")
+    if isinstance(has_nomad, bool):
+        return has_nomad
+    region = value_of(r.props, "region")
+    regions = stack_regions()
+    if isinstance(region, str) and regions is not None and isinstance(regions.get(region), Mapping):
+        # The stack's own configuration says whether the region has a cluster, whatever the component
+        # reports about itself.
+        return regions[region].get("nomad") is not None
+    job = value_of(r.props, "nomad_job_id")
+    return job is UNKNOWN or (isinstance(job, str) and bool(job))
+
+
+def cross_tenant_grants_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Nothing grants one tenant's role a privilege on another tenant's database or membership of its role."""
+    for r in args.resources:
+        if r.resource_type == GRANT_TYPE or r.resource_type in DEFAULT_PRIVILEGES_TYPES:
+            role, database = value_of(r.props, "role"), value_of(r.props, "database")
+            if not isinstance(role, str) or not isinstance(database, str):
+                continue
+            db_org = naming.org_id_of_database(database)
+            if db_org is None:
+                continue
+            role_org = naming.org_id_of_role(role)
+            privileges = grant_privileges(r.props)
+            if role_org is not None and role_org != db_org:
+                report_violation(
+                    f"{r.name!r} grants tenant {role_org}'s role {role} privileges on tenant {db_org}'s database "
+                    f"{database}; remove it: a tenant may only reach its own database.",
+                    r.urn,
+                )
+            elif role.lower() == PUBLIC_ROLE and privileges not in ([], UNKNOWN) and r.resource_type == GRANT_TYPE:
+                report_violation(
+                    f"{r.name!r} grants PUBLIC {privileges} on tenant {db_org}'s database {database}, which gives "
+                    f"every other tenant's role access; grant PUBLIC nothing (privileges=[]).",
+                    r.urn,
+                )
+        elif r.resource_type == GRANT_ROLE_TYPE:
+            _check_membership(r, value_of(r.props, "role"), [value_of(r.props, "grantRole")], report_violation)
+        elif r.resource_type == ROLE_TYPE:
+            granted = value_of(r.props, "roles", [])
+            _check_membership(
+                r, value_of(r.props, "name"), granted if isinstance(granted, list) else [], report_violation
+            )
+
+
+def _check_membership(
+    r: PolicyResource, member: Any, granted: Sequence[Any], report_violation: ReportViolation
+) -> None:
+    member_org = naming.org_id_of_role(member) if isinstance(member, str) else None
+    if member_org is None:
+        return
+    for role in granted:
+        other = naming.org_id_of_role(role) if isinstance(role, str) else None
+        if other is not None and other != member_org:
+            report_violation(
+                f"{r.name!r} makes tenant {member_org}'s role {member} a member of tenant {other}'s role {role}, "
+                f"which owns tenant {other}'s database; remove the membership.",
+                r.urn,
+            )
+
+
+def _is_shard_key(text: str) -> bool:
+    try:
+        parse_shard_key(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _revokes_public_on_server_database(grant: PolicyResource, database: str, server: str | None) -> bool:
+    """Whether `grant` revokes every privilege of PUBLIC on the server database `database` of `server`."""
+    props = grant.props
+    # The stack view of `privileges=[]` is null (the provider stores an empty set as null); the resource
+    # view is [] (../shared/engine/README.md).
+    return (
+        grant.resource_type == GRANT_TYPE
+        and provider_urn(grant) == server
+        and str(value_of(props, "role", "")).lower() == PUBLIC_ROLE
+        and value_of(props, "objectType") == "database"
+        and value_of(props, "database") == database
+        and value_of(props, "privileges") in ([], None)
+    )
+
+
+def server_databases_public_revoked_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Every server that holds tenant databases revokes PUBLIC's privileges on its `postgres` and `template1`."""
+    servers: dict[str | None, _Named] = {}
+    for db in _named(args.resources, DATABASE_TYPE, "name"):
+        if _is_tenant_database(db):
+            servers.setdefault(provider_urn(db.resource), db)
+    grants = [r for r in args.resources if r.resource_type == GRANT_TYPE]
+    shards = stack_shards()
+    held = {parse_shard_key(s) for s in shards if _is_shard_key(s)}
+    for server, example in sorted(servers.items(), key=lambda item: item[0] or ""):
+        region = (urn_name(server) or "").removeprefix(POSTGRES_PROVIDER_PREFIX)
+        if shards and not owns_region_singletons(region, held):
+            continue  # another stack of the region hardens its server
+        for database in admin_rules.SERVER_DATABASES:
+            if any(_revokes_public_on_server_database(g, database, server) for g in grants):
+                continue
+            where = f"provider {urn_name(server)}" if server else "the default provider"
+            report_violation(
+                f"The server of {where} holds tenant databases ({example.name}, ...) but PUBLIC keeps "
+                f"PostgreSQL's default CONNECT and TEMPORARY on its own database {database!r}, so every tenant "
+                f"role can connect there; declare components.RegionHardening(region, provider) with that provider.",
+                example.resource.urn,
+            )
