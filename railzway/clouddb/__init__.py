@@ -37,7 +37,7 @@ from railzway.clouddb.migrate import (
     status,
 )
 from railzway.clouddb.outputs import OutputsError, TenantOutput, parse_json, parse_outputs
-from railzway.clouddb.read import Credentials, CredentialsError, credentials, instance_state
+from railzway.clouddb.read import Credentials, CredentialsError, credentials
 from railzway.clouddb.rekey import RekeyError, RekeySummary, rekey
 from railzway.clouddb.revisions import StackRevision, record_revision, stack_revisions
 from railzway.clouddb.sync import SyncSummary, sync, sync_tenants
@@ -70,7 +70,6 @@ __all__ = [
     "database_error",
     "force",
     "generate_key",
-    "instance_state",
     "load_keys",
     "migrate",
     "migrate_to",

@@ -1,4 +1,4 @@
-"""Reading the `instances` table back: a tenant's decrypted credentials, and its last synced state.
+"""Reading the `instances` table back: a tenant's decrypted credentials.
 
 `credentials` is for tools that must log in as tenants (the audit's `--login-matrix`); keep what it
 returns in memory only.
@@ -7,15 +7,14 @@ returns in memory only.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import psycopg
-from psycopg.rows import dict_row
 
 from railzway.clouddb.crypto import DecryptionError, KeyRing
 from railzway.clouddb.migrate import require_current
 
-# The non-secret columns `instance_state` returns.
+# A tenant row's non-secret columns (the service shows them as the tenant's last synced state).
 STATE_COLUMNS = (
     "org_id",
     "nomad_job_id",
@@ -82,11 +81,3 @@ def credentials(
     if problems:
         raise CredentialsError(problems)
     return found
-
-
-def instance_state(conn: psycopg.Connection, org_id: int) -> dict[str, Any] | None:
-    """The tenant's row without its password (the service shows it as the last synced state)."""
-    require_current(conn)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {', '.join(STATE_COLUMNS)} FROM instances WHERE org_id = %s", (org_id,))
-        return cur.fetchone()

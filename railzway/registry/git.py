@@ -203,11 +203,6 @@ class RegistryClone:
         with self.lock:
             return self.git("rev-parse", "HEAD").strip()
 
-    def remote_head(self) -> str:
-        """The branch head as last fetched."""
-        with self.lock:
-            return self.git("rev-parse", self.tracking).strip()
-
     def publish(self, change: Change, *, attempts: int = PUSH_ATTEMPTS) -> Published:
         """Apply `change` on the remote's latest head, commit it with the message it gives and push it.
 

@@ -24,7 +24,6 @@ from pydantic import (
 from railzway.registry import naming
 
 Status = Literal["running", "stopped", "terminated"]
-STATUSES: tuple[str, ...] = ("running", "stopped", "terminated")
 
 # Docker's tag grammar. `latest` is refused: a tenant must run a version we can name and roll back to.
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

@@ -32,9 +32,6 @@ class Action(enum.StrEnum):
     """Not an endpoint: the periodic task applying a downgrade whose date has come."""
 
 
-API_ACTIONS = tuple(a for a in Action if a is not Action.scheduled_downgrade)
-
-
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,12 +56,6 @@ class DowngradeBody(_Body):
 
 class EmptyBody(_Body):
     """stop, start, terminate and rotate-password take no fields."""
-
-
-BODIES: dict[Action, type[_Body]] = {
-    Action.deploy: DeployBody,
-    Action.downgrade: DowngradeBody,
-}
 
 
 class Rejected(Exception):

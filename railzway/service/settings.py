@@ -215,7 +215,6 @@ _TUNING_ENV: dict[str, tuple[str, type]] = {
     "shutdown_grace_seconds": ("RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS", float),
     "poll_seconds": ("RAILZWAY_SERVICE_POLL_SECONDS", float),
 }
-TUNING_VARIABLES = tuple(name for name, _ in _TUNING_ENV.values())
 
 
 def _tuning(environ: Mapping[str, str]) -> Tuning:

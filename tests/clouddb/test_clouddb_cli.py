@@ -34,7 +34,7 @@ def test_migrate_command_migrates_an_empty_cloud_db(run_cli: CliRunner, new_data
     result = run_cli("migrate", env={"RAILZWAY_CLOUD_DB_URL": url})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    # The Cloud DB's own migrations come first; steps other packages add (EXTRA_SCHEMA_STEPS) follow.
+    # The Cloud DB's own migrations come first; the service's schema steps follow.
     assert lines[0] == (
         "cloud-db: applied 000001_create_instances_table, 000002_add_instance_tier, "
         "000003_add_instance_compute_engine_and_subscription, 000004_add_db_credentials, "
