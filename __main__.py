@@ -1,6 +1,6 @@
 """The Pulumi program: one `TenantInstance` per organization this stack holds.
 
-It only wires things together: the stack configuration (`railzway.engine.stack_config`), the tenants registry
+It only wires things together: the stack configuration (`railzway.config.stack_config`), the tenants registry
 (`railzway.registry.loader`), one explicit PostgreSQL and Nomad provider per region, and the component. Its one
 stack output, `tenants`, maps each org id (as a string) to that tenant's outputs
 (`components.OUTPUT_KEYS`); the post-deploy Cloud DB sync reads it, and the secrets in it stay secret.
@@ -30,7 +30,7 @@ from components import (
 from components.clouddb_hooks import KEYS_CONFIG, URL_CONFIG, CloudDBHooks, CloudDBSettingsError, hooks_from_environment
 from railzway.admin import sessions as admin_session
 from railzway.clouddb import CloudDBUnavailable, MigrationError
-from railzway.engine.stack_config import (
+from railzway.config.stack_config import (
     NAMESPACE,
     RegionEndpoints,
     StackConfig,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_nomad as nomad
 
-from railzway.engine.stack_config import RegionEndpoints
+from railzway.config.stack_config import RegionEndpoints
 from railzway.lifecycle import schedule
 
 RESOURCE_TYPE = "railzway:index:BackupSchedule"

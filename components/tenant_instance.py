@@ -19,7 +19,7 @@ import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
-from railzway.engine.stack_config import RegionEndpoints
+from railzway.config.stack_config import RegionEndpoints
 from railzway.registry import naming
 from railzway.registry.model import Tenant, Tier
 from railzway.tenant import env as tenant_env

@@ -18,7 +18,7 @@ import psycopg
 import pulumi
 
 from railzway.admin import sessions as admin_session
-from railzway.engine.stack_config import PostgresEndpoint
+from railzway.config.stack_config import PostgresEndpoint
 
 
 def hook_name(region: str) -> str:

@@ -22,7 +22,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from railzway.admin import session_rules as admin_rules
-from railzway.engine.stack_config import NAMESPACE, PostgresEndpoint
+from railzway.config.stack_config import NAMESPACE, PostgresEndpoint
 
 CONNECT_TIMEOUT_S = 10
 ADMIN_DATABASE = "postgres"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from railzway.engine import stack_config
-from railzway.engine.stack_config import StackConfigError, endpoint_problems, parse_stack_config, stack_tenants
+from railzway.config import stack_config
+from railzway.config.stack_config import StackConfigError, endpoint_problems, parse_stack_config, stack_tenants
 from railzway.registry.loader import load_registry
 from railzway.registry.model import Registry
 from railzway.tenant.env import SSLMODES

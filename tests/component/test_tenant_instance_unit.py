@@ -12,7 +12,7 @@ from pulumi.runtime import settings
 
 from components import TenantInstance, TenantInstanceArgs
 from devkit.mockrun import EchoMocks
-from railzway.engine.stack_config import RegionEndpoints, parse_stack_config
+from railzway.config.stack_config import RegionEndpoints, parse_stack_config
 from railzway.registry.model import Tenant, Tier
 
 TIER = Tier(cpu=500, memory_mb=512, connection_limit=7, storage_quota_mb=100)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from devkit.mockrun import run_program
-from railzway.engine.stack_config import endpoint_problems, parse_stack_config
+from railzway.config.stack_config import endpoint_problems, parse_stack_config
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from tests.conftest import PROJECT, SHIPPED_REGISTRY

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from railzway.clouddb.outputs import OutputsError, parse_outputs
-from railzway.engine.stack_config import NomadEndpoint
+from railzway.config.stack_config import NomadEndpoint
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.registry.model import Region, Registry, Tenant, TierCatalogue, image_tag_problem

@@ -23,7 +23,7 @@ from tenant_trap import (
 
 from devkit.localpg import LocalPostgres
 from railzway.admin.sessions import check_region_admin, connect_admin
-from railzway.engine.stack_config import PostgresEndpoint
+from railzway.config.stack_config import PostgresEndpoint
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from devkit.localpg import LocalPostgres
 from devkit.mockrun import run_program
 from railzway.admin import sessions as admin_session
-from railzway.engine.stack_config import PostgresEndpoint
+from railzway.config.stack_config import PostgresEndpoint
 from tests.conftest import SHIPPED_REGISTRY
 
 

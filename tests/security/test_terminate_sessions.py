@@ -16,7 +16,7 @@ from tenant_trap import Tenant, hostile_tenant
 
 from components.tenant_lockout import end_terminated_sessions
 from devkit.localpg import LocalPostgres
-from railzway.engine.stack_config import PostgresEndpoint
+from railzway.config.stack_config import PostgresEndpoint
 
 
 @pytest.fixture
