@@ -39,7 +39,7 @@ from railzway.registry.shards import tenants_of
 
 fleet_app = typer.Typer(
     name="fleet",
-    help="The shard stacks: list them, their recorded revisions, or run preview, up or refresh on many in parallel.",
+    help="The shard stacks: list them and their revisions, or run preview, up or refresh on many in parallel.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )

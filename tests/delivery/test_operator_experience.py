@@ -107,6 +107,13 @@ def test_no_command_exits_2_with_the_usage_on_stderr(railzway_command: Path) -> 
     assert result.stderr.rstrip().splitlines()[-1] == "error: missing command (one of the commands above)"
 
 
+def test_the_command_list_is_the_readme_s_and_no_line_is_cut_short(railzway_command: Path) -> None:
+    listed = run([railzway_command]).stderr
+    commands = listed[listed.index("Commands:") : listed.index("\n\nerror:")]
+    assert not [line for line in commands.splitlines() if line.endswith("...")]
+    assert f"```\n{commands}\n```" in (PROJECT / "README.md").read_text()
+
+
 def test_a_command_group_without_its_command_exits_2_with_its_usage(railzway_command: Path) -> None:
     group = "fleet"
     result = run([railzway_command, group])
