@@ -74,13 +74,19 @@ def pack_violations(run: ProgramRun, change: Callable[[dict[str, Any]], None] | 
                 change(props)
                 resource.props = props
     found: list[tuple[str, str]] = []
+
+    def reporter(policy: str) -> Callable[..., None]:
+        def report(message: str, urn: str | None = None) -> None:
+            found.append((policy, message))
+
+        return report
+
     for policy in POLICIES:
-        name = policy.name
         if isinstance(policy, ResourceValidationPolicy):
             for args in resource_args:
-                policy.validate(args, lambda message, urn=None, name=name: found.append((name, message)))
+                policy.validate(args, reporter(policy.name))
         elif isinstance(policy, StackValidationPolicy):
-            policy.validate(stack_args, lambda message, urn=None, name=name: found.append((name, message)))
+            policy.validate(stack_args, reporter(policy.name))
     return found
 
 
