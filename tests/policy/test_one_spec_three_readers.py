@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from policy_args import from_run
-from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+from recorded import violations
 
 from devkit.mockrun import ProgramRun, run_program
 from railzway.audit.catalogue import DatabaseRow, RoleRow, ServerInfo, Snapshot
@@ -73,21 +73,7 @@ def pack_violations(run: ProgramRun, change: Callable[[dict[str, Any]], None] | 
                 props = dict(resource.props)
                 change(props)
                 resource.props = props
-    found: list[tuple[str, str]] = []
-
-    def reporter(policy: str) -> Callable[..., None]:
-        def report(message: str, urn: str | None = None) -> None:
-            found.append((policy, message))
-
-        return report
-
-    for policy in POLICIES:
-        if isinstance(policy, ResourceValidationPolicy):
-            for args in resource_args:
-                policy.validate(args, reporter(policy.name))
-        elif isinstance(policy, StackValidationPolicy):
-            policy.validate(stack_args, reporter(policy.name))
-    return found
+    return [(policy, message) for policy, _, message in violations(POLICIES, resource_args, stack_args)]
 
 
 def audit_codes(database_limit: int) -> set[str]:

@@ -208,7 +208,7 @@ def test_an_unlimited_database_is_one_violation() -> None:
 
 def test_a_limit_of_zero_is_a_terminated_tenants_and_left_to_the_stack_policy() -> None:
     # Whose limit it is (the tenant's status and tier) only the stack view shows: see
-    # test_stack_policies' tenant-connection-limit-by-status tests.
+    # test_connection_limit_by_status.py (the stack policy tenant-connection-limit-by-status).
     props = database_props(1001, connectionLimit=0)
     assert resource_violations(connection_limit_validator, DATABASE_TYPE, props, config=SHIPPED) == []
 
