@@ -140,8 +140,9 @@ def test_roles_exist_with_every_privilege_off_and_login_by_status(deployed: Depl
             row = conn.execute(query, (naming.role_name(org_id),)).fetchone()
             assert row is not None, org_id
             can_login, limit, *flags = row
-            assert can_login is (tenant.status != "terminated"), org_id
-            assert limit == deployed.registry.tier_of(tenant).connection_limit, org_id
+            role = spec.role(org_id, tenant.status, deployed.registry.tier_of(tenant).connection_limit)
+            # A terminated tenant's role: NOLOGIN and a limit of 0 (issue 13), not its tier's.
+            assert (can_login, limit) == (role.login, role.connection_limit), org_id
             assert flags == [False] * len(columns), org_id
 
 
