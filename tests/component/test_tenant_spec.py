@@ -115,11 +115,18 @@ def test_a_secret_added_to_the_contract_is_registered_as_a_secret(monkeypatch: p
     assert secret == {"db_password", "database_url", "db_host"}
 
 
-def test_the_specification_is_pure() -> None:
-    # No Pulumi, no I/O library: the Cloud DB package and the audit read it without the engine's SDK.
-    code = (
-        "import sys, railzway.tenant.spec; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'psycopg', 'pulumi_policy')))"
-    )
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        # Pure: no Pulumi, no database driver.
+        ("railzway.tenant.spec", ("pulumi", "pulumi_policy", "psycopg")),
+        # The Cloud DB package talks to its database, never to the engine's SDK.
+        ("railzway.clouddb.outputs", ("pulumi", "pulumi_policy")),
+    ],
+)
+def test_the_specification_and_the_cloud_db_output_model_import_no_pulumi(
+    module: str, forbidden: tuple[str, ...]
+) -> None:
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}))"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
