@@ -35,7 +35,7 @@ from railzway.admin import session_rules as admin_rules
 from railzway.audit.run import AUDIT_APPLICATION, REPORT_APPLICATION, run_audit, run_report
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
-from railzway.tenant import rules
+from railzway.tenant import spec
 
 BUDGET_S = 5.0
 SMALL = 10
@@ -73,8 +73,8 @@ def provision(conn: psycopg.Connection, org_id: int) -> None:
             role,
             sql.SQL("NOLOGIN" if terminated else "LOGIN"),
             sql.Literal(secrets.token_urlsafe(24)),
-            sql.Literal(rules.role_connection_limit(status_of(org_id), CONNECTION_LIMIT)),
-            sql.Literal(rules.role_valid_until(status_of(org_id))),
+            sql.Literal(spec.role_connection_limit(status_of(org_id), CONNECTION_LIMIT)),
+            sql.Literal(spec.role_valid_until(status_of(org_id))),
         )
     )
     conn.execute(

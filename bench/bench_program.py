@@ -38,7 +38,7 @@ from bench_validate import build_registry  # noqa: E402
 
 from railzway.registry import naming  # noqa: E402
 from railzway.registry.loader import load_registry  # noqa: E402
-from railzway.tenant import jobspec, rules  # noqa: E402
+from railzway.tenant import jobspec, rules, spec  # noqa: E402
 
 REGION = "eu-west"
 CONFIG = {
@@ -162,7 +162,7 @@ def floor_inputs(registry_dir: Path) -> dict[str, object]:
         "nomad": nomad_cfg,
         "length": rules.PASSWORD_LENGTH,
         "specials": rules.PASSWORD_SPECIALS,
-        "flags": dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False),
+        "flags": spec.RoleSpec.privilege_flags(),
         "tenants": tenants,
     }
 

@@ -20,28 +20,14 @@ import pulumi_postgresql as postgresql
 import pulumi_random as random
 
 from railzway.config.stack_config import RegionEndpoints
-from railzway.registry import naming
 from railzway.registry.model import Tenant, Tier
 from railzway.tenant import env as tenant_env
-from railzway.tenant import jobspec, rules
+from railzway.tenant import jobspec, rules, spec
 
-RESOURCE_TYPE = "railzway:index:TenantInstance"
+RESOURCE_TYPE = spec.TENANT_TYPE
 
 # The keys of one tenant in the stack's `tenants` output: the contract the Cloud DB sync reads.
-OUTPUT_KEYS = (
-    "org_id",
-    "db_host",
-    "db_port",
-    "db_name",
-    "db_user",
-    "db_password",
-    "database_url",
-    "nomad_job_id",
-    "status",
-    "tier",
-    "version",
-    "region",
-)
+OUTPUT_KEYS = spec.OUTPUT_KEYS
 
 
 # The resources of one tenant that hooks can be bound to, by the suffix of their logical name.
@@ -108,7 +94,11 @@ class TenantInstanceArgs:
 
 
 class TenantInstance(pulumi.ComponentResource):
-    """One organization: a password, a login role, a database it alone owns, and its Nomad job."""
+    """One organization: a password, a login role, a database it alone owns, and its Nomad job.
+
+    Every value is declared from the tenant's specification (`railzway.tenant.spec.tenant`); the attributes
+    below are its outputs, exactly `spec.OUTPUTS` (the secret ones secret).
+    """
 
     org_id: int
     """The organization's id."""
@@ -142,9 +132,8 @@ class TenantInstance(pulumi.ComponentResource):
             raise ValueError(f"{name}: pass a nomad provider exactly when the region has a nomad endpoint")
         if (tenant.password_rotation == rules.ADOPTED_PASSWORD_ROTATION) != (args.adoption is not None):
             raise ValueError(f"{name}: pass an adoption exactly when the tenant's password_rotation is 'adopted'")
-        terminated = tenant.status == "terminated"
-        runs_job = endpoints.nomad is not None and not terminated
         org_id = tenant.org_id
+        wanted = spec.tenant(org_id, tenant.status, tier.connection_limit, has_nomad=endpoints.nomad is not None)
         self.org_id = org_id  # before any hook is bound: a hook provider keys the instance by it
 
         def hooked(options: pulumi.ResourceOptions | None, part: TenantPart) -> pulumi.ResourceOptions:
@@ -172,8 +161,8 @@ class TenantInstance(pulumi.ComponentResource):
             },
             hooked(opts, "component"),
         )
-        role_name = naming.role_name(org_id)
-        database_name = naming.database_name(org_id)
+        role_name = wanted.role.name
+        database_name = wanted.database.name
         pg_options = pulumi.ResourceOptions(parent=self, provider=args.postgres_provider)
         # Removing a tenant from the registry, or a mistaken `pulumi destroy`, must never drop a customer's
         # data: Pulumi forgets the role and database but leaves them on the server. Deleting data is a
@@ -201,9 +190,9 @@ class TenantInstance(pulumi.ComponentResource):
             ).result
 
         # Every privilege flag explicitly off, from the one list the policy pack and the audit also use.
-        privilege_flags: dict[str, Any] = dict.fromkeys(rules.ROLE_PRIVILEGE_FLAGS, False)
+        privilege_flags: dict[str, Any] = wanted.role.privilege_flags()
         role_options = keep_data
-        if terminated and args.end_sessions is not None:
+        if not wanted.role.login and args.end_sessions is not None:
             # NOLOGIN only refuses new logins: once the role is updated, end the sessions still open.
             role_options = pulumi.ResourceOptions.merge(
                 keep_data,
@@ -214,10 +203,10 @@ class TenantInstance(pulumi.ComponentResource):
             name=role_name,
             # A terminated tenant keeps its data but has no way back in: no login, a password that has
             # expired (even if LOGIN were granted again) and no connection slot.
-            login=not terminated,
+            login=wanted.role.login,
             password=password_result,
-            valid_until=rules.role_valid_until(tenant.status),
-            connection_limit=rules.role_connection_limit(tenant.status, tier.connection_limit),
+            valid_until=wanted.role.valid_until,
+            connection_limit=wanted.role.connection_limit,
             **privilege_flags,
             opts=hooked(pulumi.ResourceOptions.merge(role_options, adopted(role_name)), "role"),
         )
@@ -227,25 +216,23 @@ class TenantInstance(pulumi.ComponentResource):
             name=database_name,
             # The role's output, not the plain name: the database is created after its owner exists.
             owner=role.name,
-            encoding="UTF8",
-            template="template0",
+            encoding=wanted.database.encoding,
+            template=wanted.database.template,
             # A terminated tenant's database takes no connections (limit 0) except the admin's: superusers
-            # are exempt from the limit. ALLOW_CONNECTIONS stays true deliberately: false would lock out the
-            # admin too, and the provider must connect to the database to create, read or delete the grant
-            # below, so `up`, `refresh` or removing a terminated tenant would fail.
-            connection_limit=rules.database_connection_limit(tenant.status, tier.connection_limit),
-            allow_connections=True,
+            # are exempt from the limit; ALLOW_CONNECTIONS stays true (`spec.database_allows_connections`).
+            connection_limit=wanted.database.connection_limit,
+            allow_connections=wanted.database.allow_connections,
             opts=hooked(pulumi.ResourceOptions.merge(keep_data, adopted(database_name)), "database"),
         )
 
-        # PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database, so without this any
-        # tenant could connect to any other tenant's database. An empty privilege list revokes them all.
+        # Without it every tenant could connect to every other tenant's database (`spec.PublicRevokeSpec`).
+        revoke = wanted.revoke_public
         postgresql.Grant(
             f"{name}-revoke-public",
             database=database.name,
-            role="public",
-            object_type="database",
-            privileges=[],
+            role=revoke.role,
+            object_type=revoke.object_type,
+            privileges=list(revoke.privileges),
             opts=pg_options,
         )
 
@@ -255,8 +242,8 @@ class TenantInstance(pulumi.ComponentResource):
             )
         )
 
-        self.nomad_job_id = None
-        if runs_job:
+        nomad_job_id: str | None = None
+        if wanted.job is not None and wanted.variable is not None:
             assert endpoints.nomad is not None and args.nomad_provider is not None
             nomad_options = pulumi.ResourceOptions(parent=self, provider=args.nomad_provider)
             items = password_result.apply(
@@ -274,13 +261,13 @@ class TenantInstance(pulumi.ComponentResource):
             # collected by Nomad, so only a running tenant's job is imported; registering a job over an
             # existing one of the same id updates it in place anyway.
             job_import = (
-                adopted(f"{naming.job_id(org_id)}@{endpoints.nomad.namespace}")
-                if tenant.status == "running"
+                adopted(f"{wanted.job.job_id}@{endpoints.nomad.namespace}")
+                if tenant.status == spec.RUNNING
                 else pulumi.ResourceOptions()
             )
             variable = nomad.Variable(
                 f"{name}-variable",
-                path=naming.variable_path(org_id),
+                path=wanted.variable.path,
                 namespace=endpoints.nomad.namespace,
                 items=secret_items,
                 opts=nomad_options,
@@ -293,7 +280,7 @@ class TenantInstance(pulumi.ComponentResource):
                     version=tenant.version,
                     cpu=tier.cpu,
                     memory_mb=tier.memory_mb,
-                    stopped=tenant.status == "stopped",
+                    stopped=wanted.job.stopped,
                     region=endpoints.nomad.region,
                     namespace=endpoints.nomad.namespace,
                     datacenters=endpoints.nomad.datacenters,
@@ -311,35 +298,29 @@ class TenantInstance(pulumi.ComponentResource):
                     "job",
                 ),
             )
-            self.nomad_job_id = naming.job_id(org_id)
+            nomad_job_id = wanted.job.job_id
 
-        self.db_host = postgres.tenant_host
-        self.db_port = postgres.port
-        self.db_name = database_name
-        self.db_user = role_name
-        self.db_password = pulumi.Output.secret(password_result)
-        self.database_url = pulumi.Output.secret(url)
-        self.status = tenant.status
-        self.tier = tenant.tier
-        self.version = tenant.version
-        self.region = tenant.region
-        self.register_outputs(
-            {
-                "org_id": self.org_id,
-                "db_host": self.db_host,
-                "db_port": self.db_port,
-                "db_name": self.db_name,
-                "db_user": self.db_user,
-                "db_password": self.db_password,
-                "database_url": self.database_url,
-                "nomad_job_id": self.nomad_job_id,
-                "status": self.status,
-                "tier": self.tier,
-                "version": self.version,
-                "region": self.region,
-            }
-        )
+        # The output contract, in one place (`spec.OUTPUTS`): each value once, the secret ones as secrets.
+        values: dict[str, Any] = {
+            "org_id": org_id,
+            "db_host": postgres.tenant_host,
+            "db_port": postgres.port,
+            "db_name": database_name,
+            "db_user": role_name,
+            "db_password": password_result,
+            "database_url": url,
+            "nomad_job_id": nomad_job_id,
+            "status": tenant.status,
+            "tier": tenant.tier,
+            "version": tenant.version,
+            "region": tenant.region,
+        }
+        if tuple(values) != spec.OUTPUT_KEYS:
+            raise AssertionError(f"TenantInstance outputs {tuple(values)} are not the contract {spec.OUTPUT_KEYS}")
+        for key, value in values.items():
+            setattr(self, key, pulumi.Output.secret(value) if key in spec.SECRET_OUTPUT_KEYS else value)
+        self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:
-        """This tenant's entry of the stack's `tenants` output, keyed by `OUTPUT_KEYS`."""
-        return {key: getattr(self, key) for key in OUTPUT_KEYS}
+        """This tenant's entry of the stack's `tenants` output, keyed by `spec.OUTPUT_KEYS`."""
+        return {key: getattr(self, key) for key in spec.OUTPUT_KEYS}

@@ -23,7 +23,7 @@ FLOORS: dict[str, int] = {
     "railzway.registry": 1,
     "railzway.config": 2,
     "railzway.tenant": 2,
-    "railzway.clouddb": 2,
+    "railzway.clouddb": 3,
     "railzway.admin": 3,
     "railzway.lifecycle": 4,
     "railzway.audit": 5,

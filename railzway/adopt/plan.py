@@ -17,7 +17,7 @@ from railzway.clouddb.seed import SeedInstance
 from railzway.registry import naming
 from railzway.registry.model import Registry, Tenant, image_tag_problem
 from railzway.registry.shards import assign_shards
-from railzway.tenant import rules
+from railzway.tenant import rules, spec
 
 # The seed's statuses (compared lower-case, with '-' and ' ' read as '_') onto ours. Its transitional
 # states become the settled state they lead to: `upgrading` is a version change (the registry takes the
@@ -35,7 +35,7 @@ UNFINISHED_STATUSES = frozenset({"created", "init", "pending", "provisioning"})
 NO_TIER_KEY = "none"
 """`--tier-map` key for rows whose tier is NULL or empty."""
 
-EXPECTED_ENCODING = "UTF8"
+EXPECTED_ENCODING = spec.DATABASE_ENCODING
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from psycopg import sql
 from railzway.admin import session_rules as admin_rules
 from railzway.admin.sessions import ADMIN_SETTINGS_QUERY, AdminSettings, admin_settings_from_rows
 from railzway.registry import naming
-from railzway.tenant.rules import ROLE_PRIVILEGE_FLAGS
+from railzway.tenant.spec import ROLE_PRIVILEGE_FLAGS
 
-# pg_roles columns that must all be false on a tenant role, in the order of the shared rules.
+# pg_roles columns that must all be false on a tenant role, in the order of the tenant specification.
 PRIVILEGE_COLUMNS: tuple[str, ...] = tuple(column for _, column in ROLE_PRIVILEGE_FLAGS.values())
 
 # Membership chains are acyclic in PostgreSQL; the bound only keeps a damaged catalogue from looping.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from railzway.audit.errors import CannotRun
 from railzway.registry import naming
 from railzway.registry.model import Registry, Tenant, Tier
+from railzway.tenant import spec
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,17 @@ class ExpectedTenant:
     @property
     def terminated(self) -> bool:
         """Terminated tenants keep their role and database (data is retained) but must not log in."""
-        return self.status == "terminated"
+        return self.status == spec.TERMINATED
+
+    @property
+    def role_spec(self) -> spec.RoleSpec:
+        """The role the server should show, by the tenant's specification."""
+        return spec.role(self.org_id, self.status, self.tier.connection_limit)
+
+    @property
+    def database_spec(self) -> spec.DatabaseSpec:
+        """The database the server should show, by the tenant's specification."""
+        return spec.database(self.org_id, self.status, self.tier.connection_limit)
 
 
 def tier_in_force(tenant: Tenant, today: dt.date) -> str:

@@ -18,13 +18,11 @@ from typing import Any, Literal
 from railzway.audit.catalogue import PRIVILEGE_COLUMNS, DatabaseRow, Membership, RoleRow, Snapshot
 from railzway.audit.expected import ExpectedTenant
 from railzway.registry import naming
-from railzway.tenant import rules
+from railzway.tenant import spec
 
 Severity = Literal["finding", "warning"]
 FINDING: Severity = "finding"
 WARNING: Severity = "warning"
-
-EXPECTED_ENCODING = "UTF8"
 
 # pg_roles column -> (what it lets the role do, the ALTER ROLE keyword that takes it away).
 ROLE_FLAG_TEXT: dict[str, tuple[str, str]] = {
@@ -115,16 +113,17 @@ def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Fin
             f"{what}: a tenant role must hold no power beyond its own database",
             f"ALTER ROLE {_ident(tenant.role)} {keywords}; or {_PULUMI_UP}",
         )
-    if tenant.terminated and role.can_login:
+    want = tenant.role_spec
+    if role.can_login and not want.login:
         yield Finding(
             FINDING,
             "terminated-role-login",
             tenant.org_id,
             subject,
-            "can log in although the tenant is terminated",
+            f"can log in although the tenant is {tenant.status}",
             f"ALTER ROLE {_ident(tenant.role)} NOLOGIN; or {_PULUMI_UP}",
         )
-    if not tenant.terminated and not role.can_login:
+    if want.login and not role.can_login:
         yield Finding(
             WARNING,
             "role-nologin",
@@ -133,16 +132,16 @@ def _role_findings(tenant: ExpectedTenant, role: RoleRow | None) -> Iterator[Fin
             f"cannot log in although the tenant is {tenant.status}",
             f"{_PULUMI_UP} (it sets LOGIN); or ALTER ROLE {_ident(tenant.role)} LOGIN",
         )
-    if not tenant.terminated and role.password_expired:
+    if want.valid_until == spec.PASSWORD_VALID_FOREVER and role.password_expired:
         yield Finding(
             WARNING,
             "role-password-expired",
             tenant.org_id,
             subject,
             f"its password expired at {role.valid_until}: the tenant cannot log in",
-            f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL 'infinity'",
+            f"ALTER ROLE {_ident(tenant.role)} VALID UNTIL '{want.valid_until}'",
         )
-    wanted_limit = rules.role_connection_limit(tenant.status, tenant.tier.connection_limit)
+    wanted_limit = want.connection_limit
     if role.connection_limit != wanted_limit:
         yield Finding(
             WARNING,
@@ -169,14 +168,15 @@ def _database_findings(tenant: ExpectedTenant, database: DatabaseRow | None) -> 
             "look for a renamed database (\\l) before anything else; " + _PULUMI_UP + " to create an empty one",
         )
         return
-    if database.owner != tenant.role:
+    want = tenant.database_spec
+    if database.owner != want.owner:
         yield Finding(
             FINDING,
             "database-owner",
             tenant.org_id,
             subject,
-            f"is owned by {database.owner}, not by the tenant's role {tenant.role}",
-            f"ALTER DATABASE {_ident(tenant.database)} OWNER TO {_ident(tenant.role)}; or {_PULUMI_UP}",
+            f"is owned by {database.owner}, not by the tenant's role {want.owner}",
+            f"ALTER DATABASE {_ident(tenant.database)} OWNER TO {_ident(want.owner)}; or {_PULUMI_UP}",
         )
     if database.public_privileges:
         held = ", ".join(sorted(database.public_privileges))
@@ -197,19 +197,31 @@ def _database_findings(tenant: ExpectedTenant, database: DatabaseRow | None) -> 
             "is marked as a template: any role that may create databases can copy its data",
             f"ALTER DATABASE {_ident(tenant.database)} IS_TEMPLATE false",
         )
-    if database.encoding != EXPECTED_ENCODING:
+    if database.encoding != want.encoding:
         yield Finding(
             WARNING,
             "database-encoding",
             tenant.org_id,
             subject,
-            f"encoding is {database.encoding}, not {EXPECTED_ENCODING}",
-            "an encoding cannot be changed in place: dump, recreate from template0 as UTF8, restore",
+            f"encoding is {database.encoding}, not {want.encoding}",
+            f"an encoding cannot be changed in place: dump, recreate from {want.template} as {want.encoding}, restore",
         )
-    # A terminated tenant's database stays reachable by the admin (ALLOW_CONNECTIONS true, so the provider can
-    # manage its grant) and refuses everyone else through CONNECTION LIMIT 0: see rules.database_connection_limit.
+    if want.allow_connections and not database.allow_connections:
+        yield Finding(
+            WARNING,
+            "database-refuses-connections",
+            tenant.org_id,
+            subject,
+            # A terminated tenant is kept out by its role and the connection limit; ALLOW_CONNECTIONS false
+            # shuts out the admin as well, and the provider, which connects to manage the database's grant.
+            "does not accept connections, not even the admin's: `pulumi up` cannot manage its grant"
+            if tenant.terminated
+            else f"does not accept connections although the tenant is {tenant.status}",
+            f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS true; or {_PULUMI_UP}",
+        )
+    wanted_limit = want.connection_limit
     if tenant.terminated:
-        if database.allow_connections and database.connection_limit != 0:
+        if database.connection_limit != wanted_limit:
             yield Finding(
                 WARNING,
                 "terminated-database-connections",
@@ -217,19 +229,9 @@ def _database_findings(tenant: ExpectedTenant, database: DatabaseRow | None) -> 
                 subject,
                 f"still accepts connections (limit {_limit(database.connection_limit)}) although the "
                 "tenant is terminated",
-                f"ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT 0; or {_PULUMI_UP}",
+                f"ALTER DATABASE {_ident(tenant.database)} CONNECTION LIMIT {wanted_limit}; or {_PULUMI_UP}",
             )
         return
-    if not database.allow_connections:
-        yield Finding(
-            WARNING,
-            "database-refuses-connections",
-            tenant.org_id,
-            subject,
-            f"does not accept connections although the tenant is {tenant.status}",
-            f"ALTER DATABASE {_ident(tenant.database)} ALLOW_CONNECTIONS true; or {_PULUMI_UP}",
-        )
-    wanted_limit = rules.database_connection_limit(tenant.status, tenant.tier.connection_limit)
     if database.connection_limit != wanted_limit:
         yield Finding(
             WARNING,

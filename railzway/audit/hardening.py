@@ -14,7 +14,6 @@ from railzway.audit.expected import ExpectedTenant
 from railzway.audit.findings import FINDING, WARNING, Finding
 from railzway.audit.inside import Inside, Shadow
 from railzway.registry import naming
-from railzway.tenant import rules
 
 _ident = admin_rules.quote_ident
 
@@ -104,7 +103,7 @@ def _terminated(tenant: ExpectedTenant, snapshot: Snapshot) -> Iterator[Finding]
             subject,
             f"its password is still valid (VALID UNTIL {role.valid_until or 'infinity'}) although the tenant is "
             "terminated: LOGIN granted again would let it back in",
-            f"`pulumi up`; or ALTER ROLE {_ident(tenant.role)} VALID UNTIL '{rules.PASSWORD_EXPIRED_FOREVER}'",
+            f"`pulumi up`; or ALTER ROLE {_ident(tenant.role)} VALID UNTIL '{tenant.role_spec.valid_until}'",
         )
     sessions = snapshot.sessions.get(tenant.role, 0)
     if sessions:

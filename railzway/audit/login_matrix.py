@@ -106,7 +106,9 @@ def plan(
     for tenant in tenants:
         if tenant.org_id not in passwords:
             continue
-        attempts.append(Attempt(tenant, tenant.database, tenant.org_id, "refuse" if tenant.terminated else "accept"))
+        attempts.append(
+            Attempt(tenant, tenant.database, tenant.org_id, "accept" if tenant.role_spec.login else "refuse")
+        )
         others = [t for t in tenants if t.org_id != tenant.org_id]
         for target in rng.sample(others, min(sample, len(others))):
             attempts.append(Attempt(tenant, target.database, target.org_id, "refuse"))
@@ -127,7 +129,7 @@ def run_matrix(
         results = list(pool.map(lambda a: _try(admin_url, a, passwords[a.tenant.org_id]), attempts))
     result = MatrixResult()
     for tenant in tenants:
-        if tenant.org_id not in passwords and not tenant.terminated:
+        if tenant.org_id not in passwords and tenant.role_spec.login:
             result.counts.without_password += 1
             result.findings.append(
                 Finding(
@@ -185,8 +187,8 @@ def _count(result: MatrixResult, r: Result) -> None:
                     "login-terminated-accepted",
                     a.tenant.org_id,
                     subject,
-                    f"logged in to {a.database} although the tenant is terminated",
-                    f"ALTER ROLE {a.tenant.role} NOLOGIN; ALTER DATABASE {a.database} ALLOW_CONNECTIONS false",
+                    f"logged in to {a.database} although the tenant is {a.tenant.status}",
+                    _lock_out(a.tenant),
                 )
             )
     else:
@@ -224,3 +226,14 @@ def _try(admin_url: str, attempt: Attempt, password: str) -> Result:
             return Result(attempt, "inconclusive", text)
         return Result(attempt, "refused", match.group(1).strip())
     return Result(attempt, "accepted", "logged in")
+
+
+def _lock_out(tenant: ExpectedTenant) -> str:
+    """What shuts a tenant out that may not log in, as its specification says: its role and the database's
+    connection limit. Not ALLOW_CONNECTIONS false: that locks out the admin and the provider too."""
+    role, database = tenant.role_spec, tenant.database_spec
+    return (
+        f"`pulumi up` on the tenant's stack; or ALTER ROLE {role.name} NOLOGIN VALID UNTIL '{role.valid_until}' "
+        f"CONNECTION LIMIT {role.connection_limit}; ALTER DATABASE {database.name} CONNECTION LIMIT "
+        f"{database.connection_limit}"
+    )

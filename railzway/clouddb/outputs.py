@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from railzway.registry import naming
-from railzway.registry.model import image_tag_problem
+from railzway.registry.model import Status, image_tag_problem
+from railzway.tenant import spec
 
 TENANTS_OUTPUT = "tenants"
 _ORG_KEY_RE = re.compile(r"[1-9][0-9]{0,18}")
@@ -38,7 +39,8 @@ class OutputsError(ValueError):
 
 
 class TenantOutput(BaseModel):
-    """One tenant's outputs as `TenantInstance` exports them.
+    """One tenant's outputs as `TenantInstance` exports them: the contract `spec.OUTPUTS`, field for field
+    (checked below, when the module loads), with what each value may hold.
 
     Field checks run in pydantic's core (a fleet of 10,000 validates in tens of milliseconds); the
     checks that need Python (`_semantic_problems`) run once per tenant afterwards. The two secrets are
@@ -57,10 +59,18 @@ class TenantOutput(BaseModel):
     # Null for a tenant without a Nomad job. May be absent altogether: the engine can drop null-valued
     # keys of a nested output map, and a missing key means the same thing.
     nomad_job_id: str | None = None
-    status: Literal["running", "stopped", "terminated"]
+    status: Status
     tier: str = Field(min_length=1, max_length=50, pattern=_NAME)
     version: str = Field(min_length=1, max_length=50)
     region: str = Field(min_length=1, max_length=64, pattern=_NAME)
+
+
+# The fields are the contract's keys in its order, and exactly its secrets are kept out of the repr.
+_SECRET_FIELDS = tuple(key for key in spec.OUTPUT_KEYS if key in spec.SECRET_OUTPUT_KEYS)
+if tuple(TenantOutput.model_fields) != spec.OUTPUT_KEYS or {
+    key for key, field in TenantOutput.model_fields.items() if not field.repr
+} != set(_SECRET_FIELDS):
+    raise RuntimeError("railzway.clouddb.outputs.TenantOutput does not follow railzway.tenant.spec.OUTPUTS")
 
 
 def _semantic_problems(key: str, tenant: TenantOutput, pinned: dict[str, bool]) -> list[str]:
@@ -74,8 +84,7 @@ def _semantic_problems(key: str, tenant: TenantOutput, pinned: dict[str, bool]) 
         and tenant.db_name == naming.DATABASE_PREFIX + org
         and tenant.db_user == naming.ROLE_PREFIX + org
         and (tenant.nomad_job_id is None or tenant.nomad_job_id == naming.JOB_PREFIX + org)
-        and tenant.db_password != _SECRET_PLACEHOLDER
-        and tenant.database_url != _SECRET_PLACEHOLDER
+        and all(getattr(tenant, name) != _SECRET_PLACEHOLDER for name in _SECRET_FIELDS)
         and pinned[version]
     ):
         return []  # the common case, decided without building a message
@@ -84,8 +93,8 @@ def _semantic_problems(key: str, tenant: TenantOutput, pinned: dict[str, bool]) 
         problems.append("org_id: does not match its key" if _ORG_KEY_RE.fullmatch(key) else _KEY_PROBLEM)
     problems.extend(
         f"{name}: is the placeholder '[secret]': export the outputs with --show-secrets"
-        for name, value in (("db_password", tenant.db_password), ("database_url", tenant.database_url))
-        if value == _SECRET_PLACEHOLDER
+        for name in _SECRET_FIELDS
+        if getattr(tenant, name) == _SECRET_PLACEHOLDER
     )
     if not pinned[version]:
         problems.append("version: is not a pinned image tag")

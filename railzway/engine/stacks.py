@@ -27,11 +27,12 @@ from railzway.registry import naming
 from railzway.registry.location import PROJECT_ROOT
 from railzway.registry.model import Tenant
 from railzway.registry.shards import SHARDS_CONFIG_KEY, ShardStack, stack_of
+from railzway.tenant import spec
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = PROJECT_ROOT
-TENANT_TYPE = "railzway:index:TenantInstance"
+TENANT_TYPE = spec.TENANT_TYPE
 STACK_ENV = "RAILZWAY_STACK"
 ENVIRONMENT_ENV = "RAILZWAY_ENVIRONMENT"
 DEFAULT_ENVIRONMENT = "prod"

@@ -1,5 +1,6 @@
 """Where the rules that need the tier catalogue find it: the policy's `registryDir` config, else the
-registry the program reads."""
+registry the program reads. Only `tiers.yaml` is read: each tenant's tier and status come from the engine
+(the TenantInstance's outputs in the stack view), never from the tenant files."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from pulumi_policy import (
 )
 
 from railzway.guardrails.engine_values import STACK_CONFIG_NAMESPACE
-from railzway.registry.loader import RegistryError, load_registry
+from railzway.registry.loader import RegistryError, load_tier_catalogue
 from railzway.registry.location import PROJECT_ROOT, REGISTRY_DIR_ENV, registry_dir
-from railzway.registry.model import Registry
+from railzway.registry.model import TierCatalogue
 
 # Where the tier catalogue comes from (see `registry_dir_for`). A relative path is taken from the project
 # root (the directory holding Pulumi.yaml), as the program takes it.
@@ -38,15 +39,16 @@ def registry_dir_for(config: Mapping[str, Any] | None = None) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _registry_at(directory: Path) -> Registry:
-    # One pack process serves one preview: parse the registry once, not once per resource.
-    return load_registry(directory)
+def _catalogue_at(directory: Path) -> TierCatalogue:
+    # One pack process serves one preview: parse the catalogue once, not once per resource.
+    return load_tier_catalogue(directory)
 
 
-def tier_registry(config: Mapping[str, Any], report_violation: ReportViolation) -> Registry | None:
+def tier_catalogue(config: Mapping[str, Any], report_violation: ReportViolation) -> TierCatalogue | None:
+    """The tiers the policy judges against, or None after reporting why they cannot be read."""
     directory = registry_dir_for(config)
     try:
-        return _registry_at(directory)
+        return _catalogue_at(directory)
     except RegistryError as e:
         first = e.problems[0].text() if e.problems else "invalid"
         report_violation(

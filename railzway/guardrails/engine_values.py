@@ -18,8 +18,9 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from railzway.registry import naming
+from railzway.tenant import spec
 
-TENANT_INSTANCE_TYPE = "railzway:index:TenantInstance"
+TENANT_INSTANCE_TYPE = spec.TENANT_TYPE
 ROLE_TYPE = "postgresql:index/role:Role"
 DATABASE_TYPE = "postgresql:index/database:Database"
 GRANT_TYPE = "postgresql:index/grant:Grant"
@@ -34,7 +35,7 @@ NOMAD_VARIABLE_TYPE = "nomad:index/variable:Variable"
 NOMAD_JOB_TYPE = "nomad:index/job:Job"
 STACK_CONFIG_NAMESPACE = "railzway"
 # PostgreSQL's pseudo-role that every role belongs to.
-PUBLIC_ROLE = "public"
+PUBLIC_ROLE = spec.PUBLIC_ROLE
 UNLIMITED_CONNECTIONS = -1
 
 

@@ -35,13 +35,14 @@ from railzway.guardrails.resource_policies import (
     pinned_image_validator,
     role_privileges_validator,
     tenant_naming_validator,
-    terminated_role_locked_out_validator,
 )
 from railzway.guardrails.stack_policies import (
+    connection_limit_by_status_validator,
     cross_tenant_grants_validator,
     public_revoked_validator,
     server_databases_public_revoked_validator,
     tenant_parts_validator,
+    terminated_role_locked_out_validator,
 )
 
 PACK_NAME = "railzway-tenant-guardrails"
@@ -114,11 +115,19 @@ POLICIES: list[Policy] = [
         validate=server_databases_public_revoked_validator,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
-    ResourceValidationPolicy(
+    # A stack policy since issue 18: a tenant's status is its TenantInstance's, which only the stack view shows.
+    StackValidationPolicy(
         name="terminated-tenant-locked-out",
         description="A terminated tenant's role cannot log in, has an expired password and no connections.",
         validate=terminated_role_locked_out_validator,
         enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=REGISTRY_CONFIG_SCHEMA,
+    ),
+    StackValidationPolicy(
+        name="tenant-connection-limit-by-status",
+        description="Every tenant role's and database's connection limit is the one its tenant's status and tier set.",
+        validate=connection_limit_by_status_validator,
+        enforcement_level=EnforcementLevel.ADVISORY,
         config_schema=REGISTRY_CONFIG_SCHEMA,
     ),
 ]

@@ -18,7 +18,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
 )
 
-from railzway.guardrails.catalogue import tier_registry
+from railzway.guardrails.catalogue import tier_catalogue
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     NOMAD_JOB_TYPE,
@@ -35,7 +35,7 @@ from railzway.guardrails.engine_values import (
 )
 from railzway.lifecycle import schedule
 from railzway.registry import naming
-from railzway.tenant import jobspec, rules
+from railzway.tenant import jobspec, rules, spec
 
 # `random.RandomPassword` draws its specials from this set unless `overrideSpecial` says otherwise
 # (terraform-provider-random's default); most of them are not safe in a URL or a shell word.
@@ -49,7 +49,7 @@ def role_privileges_validator(args: ResourceValidationArgs, report_violation: Re
     name = value_of(args.props, "name")
     if not is_child_of_tenant(args.opts.parent) and not (isinstance(name, str) and naming.org_id_of_role(name)):
         return
-    for python_name, (wire_name, _column) in rules.ROLE_PRIVILEGE_FLAGS.items():
+    for python_name, (wire_name, _column) in spec.ROLE_PRIVILEGE_FLAGS.items():
         value = value_of(args.props, wire_name, False)
         if value is UNKNOWN:
             report_violation(
@@ -75,10 +75,10 @@ def tenant_naming_validator(args: ResourceValidationArgs, report_violation: Repo
         name = value_of(args.props, "name")
         org_id = _check_name(args, "Database", name, naming.org_id_of_database, naming.database_name, report_violation)
         owner = value_of(args.props, "owner")
-        if org_id is not None and owner is not UNKNOWN and owner != naming.role_name(org_id):
+        if org_id is not None and owner is not UNKNOWN and owner != spec.database_owner(org_id):
             report_violation(
                 f"{resource_label('Database', args.name, name)} is owned by {owner!r}: a tenant database must be owned by "
-                f"its own tenant role; set owner={naming.role_name(org_id)!r}.",
+                f"its own tenant role; set owner={spec.database_owner(org_id)!r}.",
                 None,
             )
     elif args.resource_type == NOMAD_VARIABLE_TYPE:
@@ -120,7 +120,12 @@ def _check_name(
 
 
 def connection_limit_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Every tenant role and database has a connection limit, and it is its tier's."""
+    """Every tenant role and database has a connection limit, one the specification gives some tenant.
+
+    A resource policy sees neither the tenant's status nor its tier (they are its TenantInstance's, which
+    only a stack policy sees), so here a limit is judged against the tier catalogue alone; the stack policy
+    `tenant-connection-limit-by-status` checks that it is this tenant's.
+    """
     if args.resource_type == ROLE_TYPE:
         kind, parse = "Role", naming.org_id_of_role
     elif args.resource_type == DATABASE_TYPE:
@@ -134,35 +139,25 @@ def connection_limit_validator(args: ResourceValidationArgs, report_violation: R
     limit = value_of(args.props, "connectionLimit", UNLIMITED_CONNECTIONS)
     if limit is UNKNOWN:
         return
-    registry = tier_registry(args.get_config(), report_violation)
-    if registry is None:
+    catalogue = tier_catalogue(args.get_config(), report_violation)
+    if catalogue is None:
         return
-    tenant = registry.tenants.get(org_id)
-    if tenant is not None:
-        tier_name = tenant.tier
-        tier_limit = registry.tier_of(tenant).connection_limit
-        # A terminated tenant's database is closed with a limit of 0 (see rules.database_connection_limit).
-        allowed = {
-            rules.database_connection_limit(tenant.status, tier_limit)
-            if kind == "Database"
-            else rules.role_connection_limit(tenant.status, tier_limit)
-        }
-    else:
-        tier_name = None
-        allowed = {tier.connection_limit for tier in registry.tiers.tiers.values()}
-    wanted = " or ".join(str(n) for n in sorted(allowed))
-    if limit == 0 and allowed == {0}:
+    allowed = spec.possible_connection_limits(
+        kind.lower(), {tier.connection_limit for tier in catalogue.tiers.values()}
+    )
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit in allowed:
         return
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+    wanted = ", ".join(str(n) for n in sorted(allowed))
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         report_violation(
             f"{resource_label(kind, args.name, name)} has no connection limit (connectionLimit={limit!r}): one tenant could "
-            f"take every connection of the server; set connection_limit={wanted}.",
+            f"take every connection of the server; set connection_limit to its tenant's ({wanted}).",
             None,
         )
-    elif limit not in allowed:
-        whose = f"is not the limit of its tier {tier_name!r}" if tier_name else "matches no tier in the catalogue"
+    else:
         report_violation(
-            f"{resource_label(kind, args.name, name)} has connectionLimit={limit}, which {whose}; set connection_limit={wanted}.",
+            f"{resource_label(kind, args.name, name)} has connectionLimit={limit}, which no tier in the catalogue gives a "
+            f"tenant; set connection_limit to its tenant's ({wanted}).",
             None,
         )
 
@@ -232,10 +227,10 @@ def job_resources_validator(args: ResourceValidationArgs, report_violation: Repo
     tasks = jobspec.resources_of(spec)
     if not tasks:
         return
-    registry = tier_registry(args.get_config(), report_violation)
-    if registry is None:
+    catalogue = tier_catalogue(args.get_config(), report_violation)
+    if catalogue is None:
         return
-    tiers = {(t.cpu, t.memory_mb): name for name, t in registry.tiers.tiers.items()}
+    tiers = {(t.cpu, t.memory_mb): name for name, t in catalogue.tiers.items()}
     offered = ", ".join(f"{name} (CPU={cpu}, MemoryMB={memory})" for (cpu, memory), name in tiers.items())
     for index, (cpu, memory) in enumerate(tasks):
         if cpu is None or memory is None:
@@ -263,38 +258,5 @@ def pinned_image_validator(args: ResourceValidationArgs, report_violation: Repor
     for finding in jobspec.image_findings(spec):
         report_violation(
             f"Nomad job {args.name!r}: {finding}; set the tenant's `version` in the registry to a released tag.",
-            None,
-        )
-
-
-def terminated_role_locked_out_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """A terminated tenant's role cannot log in, its password has expired for ever, and it has no connection."""
-    if args.resource_type != ROLE_TYPE:
-        return
-    name = value_of(args.props, "name")
-    org_id = parent_org_id(args.opts.parent) or (naming.org_id_of_role(name) if isinstance(name, str) else None)
-    if org_id is None:
-        return
-    registry = tier_registry(args.get_config(), report_violation)
-    tenant = registry.tenants.get(org_id) if registry is not None else None
-    if tenant is None or tenant.status != "terminated":
-        return
-    wanted = {
-        "login": False,
-        "validUntil": rules.role_valid_until(tenant.status),
-        "connectionLimit": rules.role_connection_limit(tenant.status, 0),
-    }
-    # The provider's defaults: LOGIN false, VALID UNTIL 'infinity', CONNECTION LIMIT -1.
-    defaults = {"login": False, "validUntil": rules.PASSWORD_VALID_FOREVER, "connectionLimit": UNLIMITED_CONNECTIONS}
-    wrong = {
-        key: value
-        for key in wanted
-        if (value := value_of(args.props, key, defaults[key])) is not UNKNOWN and value != wanted[key]
-    }
-    if wrong:
-        report_violation(
-            f"{resource_label('Role', args.name, name)} belongs to terminated tenant {org_id} but has "
-            f"{', '.join(f'{key}={value!r}' for key, value in wrong.items())}: its tenant could come back in; set "
-            f"login=False, valid_until={wanted['validUntil']!r}, connection_limit={wanted['connectionLimit']}.",
             None,
         )

@@ -1,5 +1,7 @@
 """Rules that judge the whole stack at once (`StackValidationArgs`): what no single resource shows, such
-as a database without its PUBLIC revoke, two tenants sharing a name, or a grant across tenants."""
+as a database without its PUBLIC revoke, two tenants sharing a name, a grant across tenants, or a role or
+database that is not what its tenant's specification says for the status and tier its TenantInstance
+shows (the engine hands stack policies the component's outputs: `org_id`, `status`, `tier`, `region`...)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pulumi_policy import (
 )
 
 from railzway.admin import session_rules as admin_rules
+from railzway.guardrails.catalogue import tier_catalogue
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     DEFAULT_PRIVILEGES_TYPES,
@@ -26,18 +29,22 @@ from railzway.guardrails.engine_values import (
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
     UNKNOWN,
+    UNLIMITED_CONNECTIONS,
     grant_privileges,
     is_child_of_tenant,
     job_id_of,
     parent_urn,
     provider_urn,
+    resource_label,
     stack_regions,
     stack_shards,
     urn_name,
     value_of,
 )
 from railzway.registry import naming
+from railzway.registry.model import TierCatalogue
 from railzway.registry.shards import owns_region_singletons, parse_shard_key
+from railzway.tenant import spec
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,11 @@ def _revokes_public(grant: PolicyResource, database: PolicyResource, database_na
     grant_server, database_server = provider_urn(grant), provider_urn(database)
     if grant_server is not None and database_server is not None and grant_server != database_server:
         return False
+    revoke = spec.PublicRevokeSpec(database=database_name)
     if not (
-        str(value_of(props, "role", "")).lower() == PUBLIC_ROLE
-        and value_of(props, "objectType") == "database"
-        and grant_privileges(props) == []
+        str(value_of(props, "role", "")).lower() == revoke.role
+        and value_of(props, "objectType") == revoke.object_type
+        and grant_privileges(props) == list(revoke.privileges)
     ):
         return False
     target = value_of(props, "database")
@@ -193,9 +201,13 @@ def _component_org_id(r: PolicyResource) -> int | None:
 
 
 def _component_runs_on_nomad(r: PolicyResource) -> bool:
-    """Whether the tenant must have a variable and a job: its region has Nomad and it is not terminated."""
-    if value_of(r.props, "status") == "terminated":
-        return False
+    """Whether the tenant must have a variable and a job (`spec.runs_job`): by its status, and whether its
+    region has Nomad."""
+    status = value_of(r.props, "status")
+    return spec.runs_job(status if isinstance(status, str) else "", _component_has_nomad(r))
+
+
+def _component_has_nomad(r: PolicyResource) -> bool:
     has_nomad = value_of(r.props, "hasNomad")
     if isinstance(has_nomad, bool):
         return has_nomad
@@ -303,4 +315,130 @@ def server_databases_public_revoked_validator(args: StackValidationArgs, report_
                 f"PostgreSQL's default CONNECT and TEMPORARY on its own database {database!r}, so every tenant "
                 f"role can connect there; declare components.RegionHardening(region, provider) with that provider.",
                 example.resource.urn,
+            )
+
+
+# --- a tenant's role and database, as its specification says for the status and tier the engine shows ---
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """A tenant role or database with the org id, status and tier name its TenantInstance shows."""
+
+    resource: PolicyResource
+    kind: str
+    """"Role" or "Database"."""
+    org_id: int
+    status: str
+    tier: str | None
+
+
+def _owned(resources: Sequence[PolicyResource], resource_type: str) -> list[_Owned]:
+    """Every role or database of a tenant whose TenantInstance is in the stack: its parent, else the
+    component of the org its name says (a bare `railzway_user_<id>` beside that org's component). The
+    component's `status` and `tier` are its registered outputs in the engine's stack view (its inputs under
+    the same names in older views); a value not known yet leaves the resource out."""
+    components: dict[int, PolicyResource] = {}
+    for r in resources:
+        if r.resource_type == TENANT_INSTANCE_TYPE and (org_id := _component_org_id(r)) is not None:
+            components.setdefault(org_id, r)
+    kind, parse = (
+        ("Role", naming.org_id_of_role) if resource_type == ROLE_TYPE else ("Database", naming.org_id_of_database)
+    )
+    found = []
+    for r in resources:
+        if r.resource_type != resource_type:
+            continue
+        parent = r.parent if r.parent is not None and r.parent.resource_type == TENANT_INSTANCE_TYPE else None
+        if parent is not None:
+            org_id = _component_org_id(parent)
+        else:
+            name = value_of(r.props, "name")
+            org_id = parse(name) if isinstance(name, str) else None
+            parent = components.get(org_id) if org_id is not None else None
+        if parent is None or org_id is None:
+            continue
+        status, tier = value_of(parent.props, "status"), value_of(parent.props, "tier")
+        if isinstance(status, str):
+            found.append(_Owned(r, kind, org_id, status, tier if isinstance(tier, str) else None))
+    return found
+
+
+class _Tiers:
+    """The tier catalogue, read the first time a rule needs it (a stack without tenants reads nothing)."""
+
+    def __init__(self, args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        self._args, self._report = args, report_violation
+        self._read = False
+        self._catalogue: TierCatalogue | None = None
+
+    def limit_of(self, tier: str | None) -> int | None:
+        """The tier's connection limit; None when the tier or the catalogue is unknown."""
+        if not self._read:
+            self._read = True
+            self._catalogue = tier_catalogue(self._args.get_config(), self._report)
+        if self._catalogue is None or tier is None or tier not in self._catalogue.tiers:
+            return None
+        return self._catalogue.tiers[tier].connection_limit
+
+
+def _wanted_limit(owned: _Owned, tier_limit: int) -> int:
+    if owned.kind == "Role":
+        return spec.role(owned.org_id, owned.status, tier_limit).connection_limit
+    return spec.database(owned.org_id, owned.status, tier_limit).connection_limit
+
+
+def connection_limit_by_status_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Every tenant role's and database's connection limit is the one the specification gives its tenant's
+    status and tier, as the tenant's TenantInstance shows them."""
+    tiers = _Tiers(args, report_violation)
+    for owned in (*_owned(args.resources, ROLE_TYPE), *_owned(args.resources, DATABASE_TYPE)):
+        r = owned.resource
+        limit = value_of(r.props, "connectionLimit", UNLIMITED_CONNECTIONS)
+        if limit is UNKNOWN:
+            continue
+        tier_limit = tiers.limit_of(owned.tier)
+        if tier_limit is None:
+            continue  # the tier is unknown to the catalogue: `tenant-connection-limit` says which limits exist
+        wanted = _wanted_limit(owned, tier_limit)
+        if limit != wanted or isinstance(limit, bool):
+            report_violation(
+                f"{resource_label(owned.kind, r.name, value_of(r.props, 'name'))} has connectionLimit={limit!r}, but "
+                f"tenant {owned.org_id} is {owned.status} on tier {owned.tier!r}, which sets {wanted}; set "
+                f"connection_limit={wanted}.",
+                r.urn,
+            )
+
+
+def terminated_role_locked_out_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """A role whose tenant may not log in (terminated, as its TenantInstance shows) cannot log in, has a
+    password that has expired for ever, and no connection."""
+    tiers = _Tiers(args, report_violation)
+    for owned in _owned(args.resources, ROLE_TYPE):
+        if spec.role_login(owned.status):
+            continue
+        r = owned.resource
+        tier_limit = tiers.limit_of(owned.tier)
+        role = spec.role(owned.org_id, owned.status, tier_limit if tier_limit is not None else UNLIMITED_CONNECTIONS)
+        wanted: dict[str, Any] = {"login": role.login, "validUntil": role.valid_until}
+        if tier_limit is not None:  # else `tenant-connection-limit` says which limits exist
+            wanted["connectionLimit"] = role.connection_limit
+        # The provider's defaults: LOGIN false, VALID UNTIL 'infinity', CONNECTION LIMIT -1.
+        defaults = {
+            "login": False,
+            "validUntil": spec.PASSWORD_VALID_FOREVER,
+            "connectionLimit": UNLIMITED_CONNECTIONS,
+        }
+        wrong = {
+            key: value
+            for key in wanted
+            if (value := value_of(r.props, key, defaults[key])) is not UNKNOWN and value != wanted[key]
+        }
+        if wrong:
+            report_violation(
+                f"{resource_label('Role', r.name, value_of(r.props, 'name'))} belongs to {owned.status} tenant "
+                f"{owned.org_id} but has {', '.join(f'{key}={value!r}' for key, value in wrong.items())}: its tenant "
+                f"could come back in; set login={role.login}, valid_until={role.valid_until!r}, "
+                f"connection_limit={role.connection_limit}.",
+                r.urn,
             )

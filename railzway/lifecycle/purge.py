@@ -24,10 +24,11 @@ from railzway.lifecycle.backup import Outcome as BackupOutcome
 from railzway.lifecycle.backup import Target as BackupTarget
 from railzway.lifecycle.backup_store import BackupStore
 from railzway.registry import naming
+from railzway.tenant import spec
 
 APPLICATION = "railzway-purge"
 MAINTENANCE_DB = "postgres"
-TENANT_TYPE = "railzway:index:TenantInstance"
+TENANT_TYPE = spec.TENANT_TYPE
 UNKNOWN_REGION = "unknown"
 
 

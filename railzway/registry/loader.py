@@ -204,6 +204,18 @@ def load_registry(
     return registry
 
 
+def load_tier_catalogue(directory: str | os.PathLike[str]) -> TierCatalogue:
+    """Only the registry's tier catalogue (`tiers.yaml`), read and validated as `load_registry` reads it, or
+    `RegistryError` naming its problems: for readers that need the tiers and no tenant (the policy pack,
+    which learns each tenant's tier and status from the engine)."""
+    path = Path(directory) / TIERS_FILE
+    problems: list[Problem] = []
+    tiers: TierCatalogue | None = _load_catalogue(path, TierCatalogue, problems)
+    if tiers is None:
+        raise RegistryError(problems or [Problem(str(path), "invalid tier catalogue")])
+    return tiers
+
+
 def past_downgrades(
     directory: str | os.PathLike[str], registry: Registry, today: dt.date, base: Registry | None
 ) -> list[Problem]:

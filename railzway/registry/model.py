@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,7 @@ from pydantic import (
 from railzway.registry import naming
 
 Status = Literal["running", "stopped", "terminated"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 # Docker's tag grammar. `latest` is refused: a tenant must run a version we can name and roll back to.
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from railzway.tenant.rules import CREDENTIAL_ENV_KEYS
+from railzway.tenant.spec import VARIABLE_ITEMS
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -30,7 +30,7 @@ def database_url(user: str, password: str, host: str, port: int, database: str, 
 
 
 def env_items(*, host: str, port: int, database: str, user: str, password: str, sslmode: str) -> dict[str, str]:
-    """The tenant's environment, keyed by `rules.CREDENTIAL_ENV_KEYS` (all values are strings)."""
+    """The tenant's environment, keyed by `spec.VARIABLE_ITEMS` (all values are strings)."""
     items = {
         "DB_HOST": host,
         "DB_PORT": str(port),
@@ -39,5 +39,5 @@ def env_items(*, host: str, port: int, database: str, user: str, password: str, 
         "DB_PASSWORD": password,
         "DATABASE_URL": database_url(user, password, host, port, database, sslmode),
     }
-    assert tuple(items) == CREDENTIAL_ENV_KEYS
+    assert tuple(items) == VARIABLE_ITEMS
     return items

@@ -91,7 +91,7 @@ def env_template(org_id: int) -> str:
     """The consul-template text that turns the tenant's Nomad variable into `KEY=value` lines.
 
     It ranges over the variable's items rather than naming them, so the job spec carries neither a value
-    nor a `PASSWORD=` line: whatever the variable holds (exactly `rules.CREDENTIAL_ENV_KEYS`) becomes the
+    nor a `PASSWORD=` line: whatever the variable holds (exactly `spec.VARIABLE_ITEMS`) becomes the
     task's environment. The values are URL- and shell-safe by construction (`rules.PASSWORD_ALPHABET`),
     so they need no quoting in the env file.
     """

@@ -22,7 +22,7 @@ from psycopg import sql
 from devkit.localpg import LocalPostgres
 from railzway.admin import session_rules as admin_rules
 from railzway.registry import naming
-from railzway.tenant import rules
+from railzway.tenant import spec
 
 TIERS_YAML = """\
 tiers:
@@ -135,15 +135,15 @@ def provision(conn: psycopg.Connection, tenant: TenantSpec, password: str) -> No
             role,
             sql.SQL("NOLOGIN" if terminated else "LOGIN"),
             sql.Literal(password),
-            sql.Literal(rules.role_connection_limit(tenant.status, limit)),
-            sql.Literal(rules.role_valid_until(tenant.status)),
+            sql.Literal(spec.role_connection_limit(tenant.status, limit)),
+            sql.Literal(spec.role_valid_until(tenant.status)),
         )
     )
     conn.execute(
         sql.SQL(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' CONNECTION LIMIT {} ALLOW_CONNECTIONS {}"
-            # A terminated tenant's database: reachable by the admin only (see rules.database_connection_limit).
-        ).format(database, role, sql.Literal(rules.database_connection_limit(tenant.status, limit)), sql.SQL("true"))
+            # A terminated tenant's database: reachable by the admin only (see spec.database_connection_limit).
+        ).format(database, role, sql.Literal(spec.database_connection_limit(tenant.status, limit)), sql.SQL("true"))
     )
     conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
 

@@ -7,7 +7,7 @@ import pytest
 from audit_fleet import Fleet
 
 from railzway.audit.findings import ROLE_FLAG_TEXT
-from railzway.tenant.rules import ROLE_PRIVILEGE_FLAGS
+from railzway.tenant.spec import ROLE_PRIVILEGE_FLAGS
 
 
 def assert_finding(fleet: Fleet, org_id: int, code: str) -> None:

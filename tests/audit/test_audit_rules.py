@@ -163,3 +163,17 @@ def test_the_login_plan_tries_each_tenant_at_home_and_in_sample_other_databases(
     for org, targets in by_role.items():
         foreign = targets[1:]
         assert len(foreign) == 2 and all(t != org and e == "refuse" for t, e in foreign)
+
+
+def test_a_terminated_tenants_database_refusing_every_connection_is_a_warning_to_let_the_admin_back_in() -> None:
+    # ALLOW_CONNECTIONS false (what the audit once advised) locks out the admin and the provider too.
+    closed = role("railzway_user_4", can_login=False, connection_limit=0, password_expired=True)
+    shut = database(4, allow_connections=False, connection_limit=0)
+    findings = find([tenant(4, "terminated")], {4}, snapshot(4, roles=(closed,), databases=(shut,)))
+    assert [(f.severity, f.code, f.fix) for f in findings] == [
+        (
+            "warning",
+            "database-refuses-connections",
+            'ALTER DATABASE "railzway_org_4" ALLOW_CONNECTIONS true; or run `pulumi up` on the stack that holds the tenant',
+        )
+    ]

@@ -140,6 +140,33 @@ def test_a_terminated_tenant_that_can_still_log_in_is_a_finding(fleet: Fleet, ma
     assert "login-terminated-accepted" in outcome.codes_for(104)
 
 
+def test_the_fix_for_a_terminated_tenant_that_logs_in_shuts_it_out_and_keeps_the_admin_in(
+    fleet: Fleet, matrix_env: dict[str, str]
+) -> None:
+    # What the tenant specification gives a terminated tenant: NOLOGIN, an expired password, no connection
+    # slot on the role and the database; never ALLOW_CONNECTIONS false, which shuts out the admin too.
+    with fleet.broken(
+        [
+            "ALTER ROLE railzway_user_104 LOGIN VALID UNTIL 'infinity' CONNECTION LIMIT 10",
+            "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 10",
+        ],
+        [
+            "ALTER ROLE railzway_user_104 NOLOGIN VALID UNTIL '-infinity' CONNECTION LIMIT 0",
+            "ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0",
+        ],
+    ):
+        findings = matrix(fleet).json()["findings"]
+        fix = next(f["fix"] for f in findings if f["code"] == "login-terminated-accepted" and f["org_id"] == 104)
+        assert fix == (
+            "`pulumi up` on the tenant's stack; or ALTER ROLE railzway_user_104 NOLOGIN VALID UNTIL '-infinity' "
+            "CONNECTION LIMIT 0; ALTER DATABASE railzway_org_104 CONNECTION LIMIT 0"
+        )
+        fleet.sql(*fix.split("; or ", 1)[1].split("; "))
+        assert "login-terminated-accepted" not in matrix(fleet).codes_for(104)
+        with psycopg.connect(fleet.url, dbname="railzway_org_104") as admin:
+            assert admin.execute("SELECT current_database()").fetchone() == ("railzway_org_104",)
+
+
 def test_a_tenant_missing_from_the_cloud_db_is_a_warning(fleet: Fleet, matrix_env: dict[str, str]) -> None:
     with psycopg.connect(matrix_env[clouddb.URL_ENV]) as conn:
         conn.execute("DELETE FROM instances WHERE org_id = 201")

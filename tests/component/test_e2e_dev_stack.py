@@ -29,7 +29,7 @@ from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.registry.model import Registry
 from railzway.registry.tenant_files import write_tenant
-from railzway.tenant import rules
+from railzway.tenant import spec
 from tests.e2e_support import (
     drop_tenants,
     local_stack_config,
@@ -131,7 +131,7 @@ def test_state_holds_passwords_only_encrypted(deployed: Deployed) -> None:
 
 
 def test_roles_exist_with_every_privilege_off_and_login_by_status(deployed: Deployed, postgres: LocalPostgres) -> None:
-    columns = [column for _, column in rules.ROLE_PRIVILEGE_FLAGS.values()]
+    columns = [column for _, column in spec.ROLE_PRIVILEGE_FLAGS.values()]
     query = sql.SQL("SELECT rolcanlogin, rolconnlimit, {} FROM pg_roles WHERE rolname = %s").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
@@ -140,8 +140,9 @@ def test_roles_exist_with_every_privilege_off_and_login_by_status(deployed: Depl
             row = conn.execute(query, (naming.role_name(org_id),)).fetchone()
             assert row is not None, org_id
             can_login, limit, *flags = row
-            assert can_login is (tenant.status != "terminated"), org_id
-            assert limit == deployed.registry.tier_of(tenant).connection_limit, org_id
+            role = spec.role(org_id, tenant.status, deployed.registry.tier_of(tenant).connection_limit)
+            # A terminated tenant's role: NOLOGIN and a limit of 0 (issue 13), not its tier's.
+            assert (can_login, limit) == (role.login, role.connection_limit), org_id
             assert flags == [False] * len(columns), org_id
 
 
@@ -155,7 +156,7 @@ def test_databases_are_owned_by_their_role_and_closed_to_public(deployed: Deploy
                 (naming.database_name(org_id),),
             ).fetchone()
             tenant = deployed.registry.tenants[org_id]
-            limit = rules.database_connection_limit(tenant.status, deployed.registry.tier_of(tenant).connection_limit)
+            limit = spec.database_connection_limit(tenant.status, deployed.registry.tier_of(tenant).connection_limit)
             assert row == (naming.role_name(org_id), True, "UTF8", True, 0, limit), org_id
 
 

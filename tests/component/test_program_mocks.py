@@ -17,7 +17,7 @@ from devkit.mockrun import ProgramRun, RecordedResource
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.tenant import env as tenant_env
-from railzway.tenant import jobspec, rules
+from railzway.tenant import jobspec, rules, spec
 
 REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "tenants")
 ALL = sorted(REGISTRY.tenants)
@@ -135,7 +135,7 @@ def test_password_is_32_url_safe_characters_kept_by_rotation(dev_run: ProgramRun
 @pytest.mark.parametrize("org_id", ALL)
 def test_role_has_every_privilege_flag_false(dev_run: ProgramRun, org_id: int) -> None:
     role = child(dev_run, org_id, "role")
-    for wire_name, _column in rules.ROLE_PRIVILEGE_FLAGS.values():
+    for wire_name, _column in spec.ROLE_PRIVILEGE_FLAGS.values():
         assert role.inputs[wire_name] is False, (role.urn, wire_name)
 
 

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from devkit.localpg import LocalPostgres
 from railzway.tenant.env import database_url, env_items
-from railzway.tenant.rules import CREDENTIAL_ENV_KEYS
+from railzway.tenant.spec import VARIABLE_ITEMS
 
 
 def test_url_has_every_part_in_place() -> None:
@@ -46,7 +46,7 @@ def test_port_out_of_range_is_refused(port: int) -> None:
 
 def test_env_items_are_the_six_keys_in_order() -> None:
     items = env_items(host="h", port=5432, database="d", user="u", password="p", sslmode="disable")
-    assert tuple(items) == CREDENTIAL_ENV_KEYS
+    assert tuple(items) == VARIABLE_ITEMS
 
 
 def test_env_items_values() -> None:

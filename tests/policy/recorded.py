@@ -85,7 +85,7 @@ def recorded_resource_rows(view: str) -> list[Row]:
 # What the program declares differently since the transcripts were recorded, applied to them in the engine's
 # own representation (floats, an empty privilege set as null at stack level), so the replays judge today's
 # program and every other value stays as the engine sent it:
-# - a terminated tenant's role: connection limit 0 and VALID UNTIL '-infinity' (issue 13, `rules.role_*`);
+# - a terminated tenant's role: connection limit 0 and VALID UNTIL '-infinity' (issue 13, `spec.role_*`);
 # - per region, `RegionHardening`: a component and two grants revoking PUBLIC on `postgres` and `template1`,
 #   shaped like the recorded tenant grants (issue 13, `components/region_hardening.py`).
 # `test_recorded_engine_views.py` checks that the raw recordings differ from these rows by exactly this.

@@ -1,5 +1,6 @@
 """The policies issue 13 adds, over hand-built arguments (the recorded transcripts predate them):
-servers holding tenants revoke PUBLIC on `postgres` and `template1`; terminated tenants' roles are locked out."""
+servers holding tenants revoke PUBLIC on `postgres` and `template1`; terminated tenants' roles are locked out
+(a stack policy: the tenant's status is its TenantInstance's, as the engine shows it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi.runtime
-from policy_args import as_sent, provider, resource_violations, stack_resource, stack_violations
+from policy_args import as_sent, provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
 from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
@@ -19,11 +20,14 @@ from railzway.guardrails.engine_values import (
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
-from railzway.guardrails.resource_policies import terminated_role_locked_out_validator
-from railzway.guardrails.stack_policies import server_databases_public_revoked_validator
+from railzway.guardrails.stack_policies import (
+    server_databases_public_revoked_validator,
+    terminated_role_locked_out_validator,
+)
 from railzway.registry import naming
 
-SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}
+SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
+SHIPPED = {REGISTRY_DIR_CONFIG: str(SHIPPED_REGISTRY)}
 EU = provider("postgresql", "postgresql-eu-west")
 US = provider("postgresql", "postgresql-us-east")
 
@@ -94,36 +98,63 @@ def terminated_role(**changes: Any) -> dict[str, Any]:
     return {**props, **changes}
 
 
-def test_a_locked_out_terminated_role_passes() -> None:
-    violations = resource_violations(
-        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(terminated_role()), "org-1005-role", config=SHIPPED
+def tenant_role(props: dict[str, Any], status: str = "terminated", *, child: bool = True) -> list[PolicyResource]:
+    """A TenantInstance as the stack policy sees it (its registered outputs) and its role, as a child or
+    declared beside it."""
+    org_id = naming.org_id_of_role(props["name"]) or 0
+    component = stack_resource(
+        TENANT_INSTANCE_TYPE,
+        naming.resource_name(org_id),
+        as_sent({"org_id": org_id, "status": status, "tier": "starter", "region": "eu-west"}),
     )
+    role = stack_resource(ROLE_TYPE, f"org-{org_id}-role", as_sent(props), component if child else None, EU)
+    return [component, role]
+
+
+def test_a_locked_out_terminated_role_passes() -> None:
+    violations = stack_violations(terminated_role_locked_out_validator, tenant_role(terminated_role()), SHIPPED)
     assert violations == []
 
 
 def test_a_terminated_role_with_a_usable_password_and_connections_is_reported() -> None:
-    props = terminated_role(validUntil="infinity", connectionLimit=10)
-    violations = resource_violations(
-        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), "org-1005-role", config=SHIPPED
-    )
+    resources = tenant_role(terminated_role(validUntil="infinity", connectionLimit=10))
+    violations = stack_violations(terminated_role_locked_out_validator, resources, SHIPPED)
     assert violations == [
-        "Role 'org-1005-role' (railzway_user_1005) belongs to terminated tenant 1005 but has validUntil='infinity', "
-        "connectionLimit=10: its tenant could come back in; set login=False, valid_until='-infinity', "
-        "connection_limit=0."
+        (
+            "Role 'org-1005-role' (railzway_user_1005) belongs to terminated tenant 1005 but has validUntil='infinity', "
+            "connectionLimit=10: its tenant could come back in; set login=False, valid_until='-infinity', "
+            "connection_limit=0.",
+            resources[1].urn,
+        )
     ]
 
 
 def test_a_terminated_role_left_to_the_providers_defaults_is_reported() -> None:
     props = {"name": naming.role_name(1005), "login": False}
-    violations = resource_violations(
-        terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), "org-1005-role", config=SHIPPED
-    )
-    assert len(violations) == 1 and "validUntil='infinity', connectionLimit=-1" in violations[0]
+    violations = stack_violations(terminated_role_locked_out_validator, tenant_role(props), SHIPPED)
+    assert len(violations) == 1 and "validUntil='infinity', connectionLimit=-1" in violations[0][0]
+
+
+def test_a_role_declared_beside_its_terminated_tenants_component_is_judged_too() -> None:
+    resources = tenant_role(terminated_role(login=True), child=False)
+    violations = stack_violations(terminated_role_locked_out_validator, resources, SHIPPED)
+    assert len(violations) == 1 and "has login=True" in violations[0][0]
 
 
 def test_a_running_tenants_role_is_not_judged() -> None:
     props = {"name": naming.role_name(1001), "login": True, "validUntil": "infinity", "connectionLimit": 40}
-    assert resource_violations(terminated_role_locked_out_validator, ROLE_TYPE, as_sent(props), config=SHIPPED) == []
+    assert stack_violations(terminated_role_locked_out_validator, tenant_role(props, "running"), SHIPPED) == []
+
+
+def test_the_status_comes_from_the_engine_not_from_the_registry_files(tmp_path: Path) -> None:
+    # Tenant 1001 runs in the shipped registry; its TenantInstance says terminated, and that is what counts.
+    # The registry given holds nothing but the tier catalogue: no tenant file is read.
+    (tmp_path / "tiers.yaml").write_text((SHIPPED_REGISTRY / "tiers.yaml").read_text())
+    props = {"name": naming.role_name(1001), "login": True, "validUntil": "infinity", "connectionLimit": 40}
+    violations = stack_violations(
+        terminated_role_locked_out_validator, tenant_role(props), {REGISTRY_DIR_CONFIG: str(tmp_path)}
+    )
+    assert len(violations) == 1 and "belongs to terminated tenant 1001 but has login=True" in violations[0][0]
 
 
 def test_a_shard_stack_without_its_regions_shard_0_does_not_harden_that_server() -> None:

@@ -47,7 +47,7 @@ from railzway.guardrails.engine_values import (
     TENANT_INSTANCE_TYPE,
 )
 from railzway.guardrails.pack import POLICIES
-from railzway.tenant import rules
+from railzway.tenant import spec
 
 pytestmark = [needs_transcripts]
 
@@ -114,7 +114,7 @@ def test_the_stack_view_of_the_revoke_is_null_and_the_resource_view_empty(view: 
 
 
 @pytest.mark.parametrize("view", VIEWS)
-@pytest.mark.parametrize("flag", [wire for wire, _ in rules.ROLE_PRIVILEGE_FLAGS.values()])
+@pytest.mark.parametrize("flag", [wire for wire, _ in spec.ROLE_PRIVILEGE_FLAGS.values()])
 def test_a_recorded_role_given_a_privilege_flag_is_caught(view: str, flag: str) -> None:
     found = run_pack(view, resources=with_props(resource_rows(view), "org-1001-role", **{flag: True}))
     assert at_fault(found) == [("tenant-role-no-privileges", urn_of(view, "org-1001-role"))]

@@ -25,7 +25,7 @@ from railzway.guardrails.resource_policies import (
     role_privileges_validator,
     tenant_naming_validator,
 )
-from railzway.tenant import rules
+from railzway.tenant import rules, spec
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
 SHIPPED = {REGISTRY_DIR_CONFIG: str(SHIPPED_REGISTRY)}
@@ -37,7 +37,7 @@ def role_props(org_id: int = 1001, **changes: Any) -> dict[str, Any]:
         "login": True,
         "password": "secret-from-random",
         "connectionLimit": 40,
-        **{wire: False for wire, _column in rules.ROLE_PRIVILEGE_FLAGS.values()},
+        **{wire: False for wire, _column in spec.ROLE_PRIVILEGE_FLAGS.values()},
     }
     props.update(changes)
     return props
@@ -74,7 +74,7 @@ def test_a_tenant_role_with_every_flag_off_passes() -> None:
     assert resource_violations(role_privileges_validator, ROLE_TYPE, role_props(), parent=component_urn(1001)) == []
 
 
-@pytest.mark.parametrize(("python_name", "wire_name"), [(p, w) for p, (w, _c) in rules.ROLE_PRIVILEGE_FLAGS.items()])
+@pytest.mark.parametrize(("python_name", "wire_name"), [(p, w) for p, (w, _c) in spec.ROLE_PRIVILEGE_FLAGS.items()])
 def test_each_privilege_flag_on_a_tenant_role_is_one_violation(python_name: str, wire_name: str) -> None:
     violations = resource_violations(
         role_privileges_validator, ROLE_TYPE, role_props(**{wire_name: True}), name="org-1001-role"
@@ -193,46 +193,45 @@ def test_a_role_without_a_connection_limit_is_one_violation() -> None:
     props = role_props()
     del props["connectionLimit"]
     violations = resource_violations(connection_limit_validator, ROLE_TYPE, props, name="org-1001-role", config=SHIPPED)
-    assert len(violations) == 1
-    assert "'org-1001-role' (railzway_user_1001) has no connection limit (connectionLimit=-1)" in violations[0]
-    assert "set connection_limit=40" in violations[0]
+    assert violations == [
+        "Role 'org-1001-role' (railzway_user_1001) has no connection limit (connectionLimit=-1): one tenant could "
+        "take every connection of the server; set connection_limit to its tenant's (0, 10, 40)."
+    ]
 
 
 def test_an_unlimited_database_is_one_violation() -> None:
     props = database_props(1002, connectionLimit=-1)
     violations = resource_violations(connection_limit_validator, DATABASE_TYPE, props, config=SHIPPED)
     assert len(violations) == 1
-    assert "set connection_limit=10" in violations[0]
+    assert "has no connection limit (connectionLimit=-1)" in violations[0]
 
 
-def test_a_terminated_tenants_database_is_closed_with_a_limit_of_zero() -> None:
-    closed = resource_violations(
-        connection_limit_validator, DATABASE_TYPE, database_props(1005, connectionLimit=0), config=SHIPPED
-    )
-    still_open = resource_violations(
-        connection_limit_validator, DATABASE_TYPE, database_props(1005, connectionLimit=10), config=SHIPPED
-    )
-    assert closed == []
-    assert len(still_open) == 1 and "set connection_limit=0" in still_open[0]
+def test_a_limit_of_zero_is_a_terminated_tenants_and_left_to_the_stack_policy() -> None:
+    # Whose limit it is (the tenant's status and tier) only the stack view shows: see
+    # test_connection_limit_by_status.py (the stack policy tenant-connection-limit-by-status).
+    props = database_props(1001, connectionLimit=0)
+    assert resource_violations(connection_limit_validator, DATABASE_TYPE, props, config=SHIPPED) == []
 
 
-def test_a_limit_of_another_tier_is_one_violation() -> None:
-    props = role_props(1001, connectionLimit=10)
-    violations = resource_violations(connection_limit_validator, ROLE_TYPE, props, config=SHIPPED)
-    assert len(violations) == 1
-    assert "connectionLimit=10, which is not the limit of its tier 'growth'; set connection_limit=40" in violations[0]
-
-
-def test_a_tenant_missing_from_the_registry_may_have_any_tiers_limit() -> None:
-    assert (
-        resource_violations(connection_limit_validator, ROLE_TYPE, role_props(9999, connectionLimit=10), config=SHIPPED)
-        == []
-    )
+def test_a_limit_no_tier_gives_is_one_violation() -> None:
     violations = resource_violations(
         connection_limit_validator, ROLE_TYPE, role_props(9999, connectionLimit=7), config=SHIPPED
     )
-    assert len(violations) == 1
-    assert "matches no tier in the catalogue; set connection_limit=10 or 40" in violations[0]
+    assert violations == [
+        "Role 'org-1001-thing' (railzway_user_9999) has connectionLimit=7, which no tier in the catalogue gives a "
+        "tenant; set connection_limit to its tenant's (0, 10, 40)."
+    ]
+
+
+def test_only_the_tier_catalogue_is_read(registry_dir: Path) -> None:
+    # A broken tenant file does not stop a policy that needs the tiers only.
+    (registry_dir / "orgs" / "1001.yaml").write_text("org_id: [not, a, number]\n")
+    assert (
+        resource_violations(
+            connection_limit_validator, ROLE_TYPE, role_props(1001), config={REGISTRY_DIR_CONFIG: str(registry_dir)}
+        )
+        == []
+    )
 
 
 def test_the_catalogue_comes_from_the_environment_when_the_policy_has_no_config(
