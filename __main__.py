@@ -45,7 +45,7 @@ from railzway.registry.loader import RegistryError, load_registry
 from railzway.registry.location import registry_dir
 from railzway.registry.model import Registry, Tenant
 from railzway.registry.shards import owns_region_singletons
-from railzway.tenant import rules
+from railzway.tenant import password_rules
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -124,7 +124,7 @@ def adoptions(tenants: list[Tenant]) -> dict[int, Adoption]:
     Only stacks holding adopted tenants connect to the Cloud DB (RAILZWAY_CLOUD_DB_URL, and
     RAILZWAY_CREDENTIALS_KEYS once synced); the passwords stay in memory and in secret outputs.
     """
-    adopted = [t.org_id for t in tenants if t.password_rotation == rules.ADOPTED_PASSWORD_ROTATION]
+    adopted = [t.org_id for t in tenants if t.password_rotation == password_rules.ADOPTED_PASSWORD_ROTATION]
     if not adopted:
         return {}
     import psycopg

@@ -38,7 +38,7 @@ from bench_validate import build_registry  # noqa: E402
 
 from railzway.registry import naming  # noqa: E402
 from railzway.registry.loader import load_registry  # noqa: E402
-from railzway.tenant import jobspec, rules, spec  # noqa: E402
+from railzway.tenant import jobspec, password_rules, spec  # noqa: E402
 
 REGION = "eu-west"
 CONFIG = {
@@ -160,8 +160,8 @@ def floor_inputs(registry_dir: Path) -> dict[str, object]:
     return {
         "postgres": pg,
         "nomad": nomad_cfg,
-        "length": rules.PASSWORD_LENGTH,
-        "specials": rules.PASSWORD_SPECIALS,
+        "length": password_rules.PASSWORD_LENGTH,
+        "specials": password_rules.PASSWORD_SPECIALS,
         "flags": spec.RoleSpec.privilege_flags(),
         "tenants": tenants,
     }

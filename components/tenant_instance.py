@@ -22,7 +22,7 @@ import pulumi_random as random
 from railzway.config.stack_config import RegionEndpoints
 from railzway.registry.model import Tenant, Tier
 from railzway.tenant import env as tenant_env
-from railzway.tenant import jobspec, rules, spec
+from railzway.tenant import jobspec, password_rules, spec
 
 RESOURCE_TYPE = spec.TENANT_TYPE
 
@@ -130,7 +130,7 @@ class TenantInstance(pulumi.ComponentResource):
         postgres = endpoints.postgres
         if (endpoints.nomad is None) != (args.nomad_provider is None):
             raise ValueError(f"{name}: pass a nomad provider exactly when the region has a nomad endpoint")
-        if (tenant.password_rotation == rules.ADOPTED_PASSWORD_ROTATION) != (args.adoption is not None):
+        if (tenant.password_rotation == password_rules.ADOPTED_PASSWORD_ROTATION) != (args.adoption is not None):
             raise ValueError(f"{name}: pass an adoption exactly when the tenant's password_rotation is 'adopted'")
         org_id = tenant.org_id
         wanted = spec.tenant(org_id, tenant.status, tier.connection_limit, has_nomad=endpoints.nomad is not None)
@@ -182,9 +182,9 @@ class TenantInstance(pulumi.ComponentResource):
             # restarted every tenant on every deploy).
             password_result = random.RandomPassword(
                 f"{name}-password",
-                length=rules.PASSWORD_LENGTH,
+                length=password_rules.PASSWORD_LENGTH,
                 special=True,
-                override_special=rules.PASSWORD_SPECIALS,
+                override_special=password_rules.PASSWORD_SPECIALS,
                 keepers={"rotation": tenant.password_rotation},
                 opts=pulumi.ResourceOptions(parent=self),
             ).result

@@ -51,7 +51,7 @@ from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from railzway.admin import sessions as admin_session
-from railzway.tenant import rules
+from railzway.tenant import password_rules
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "railzway"
@@ -201,7 +201,7 @@ def fake_password(name: str, keepers: Mapping[str, Any]) -> str:
     """A stand-in for a generated password: stable per (name, keepers), in the generated alphabet."""
     seed = json.dumps([name, dict(keepers)], sort_keys=True).encode()
     text = base64.urlsafe_b64encode(hashlib.sha256(seed).digest()).decode().rstrip("=")
-    return text[: rules.PASSWORD_LENGTH]
+    return text[: password_rules.PASSWORD_LENGTH]
 
 
 _HOOK_POINTS = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")

@@ -17,7 +17,7 @@ from railzway.clouddb.seed import SeedInstance
 from railzway.registry import naming
 from railzway.registry.model import Registry, Tenant, image_tag_problem
 from railzway.registry.shards import assign_shards
-from railzway.tenant import rules, spec
+from railzway.tenant import password_rules, spec
 
 # The seed's statuses (compared lower-case, with '-' and ' ' read as '_') onto ours. Its transitional
 # states become the settled state they lead to: `upgrading` is a version change (the registry takes the
@@ -188,7 +188,7 @@ def plan_adoption(
                         "status": status,
                         "region": region,
                         "subscription_id": instance.subscription_id or None,
-                        "password_rotation": rules.ADOPTED_PASSWORD_ROTATION,
+                        "password_rotation": password_rules.ADOPTED_PASSWORD_ROTATION,
                     },
                     context=registry.context(),
                 )

@@ -2,7 +2,7 @@
 
 The component trusts its own conventions; these policies check whatever program declares the resources,
 a hand-edited one included. They know no fact of their own: names come from `railzway.registry.naming`, role flags
-and the password alphabet from `railzway.tenant.rules`, tiers from the registry (`railzway.registry.loader`), and the
+and the password alphabet from `railzway.tenant.password_rules`, tiers from the registry (`railzway.registry.loader`), and the
 jobspec rules from `railzway.tenant.jobspec` - the very functions the component builds from, so the program and
 the pack cannot drift apart.
 

@@ -35,7 +35,7 @@ from railzway.guardrails.engine_values import (
 )
 from railzway.lifecycle import schedule
 from railzway.registry import naming
-from railzway.tenant import jobspec, rules, spec
+from railzway.tenant import jobspec, password_rules, spec
 
 # `random.RandomPassword` draws its specials from this set unless `overrideSpecial` says otherwise
 # (terraform-provider-random's default); most of them are not safe in a URL or a shell word.
@@ -168,11 +168,11 @@ def password_strength_validator(args: ResourceValidationArgs, report_violation: 
         return
     length = value_of(args.props, "length")
     if length is not UNKNOWN and (
-        not isinstance(length, int) or isinstance(length, bool) or length < rules.PASSWORD_LENGTH
+        not isinstance(length, int) or isinstance(length, bool) or length < password_rules.PASSWORD_LENGTH
     ):
         report_violation(
             f"RandomPassword {args.name!r} has length={length!r}: generated passwords need at least "
-            f"{rules.PASSWORD_LENGTH} characters; set length={rules.PASSWORD_LENGTH}.",
+            f"{password_rules.PASSWORD_LENGTH} characters; set length={password_rules.PASSWORD_LENGTH}.",
             None,
         )
     special = value_of(args.props, "special", True)
@@ -180,11 +180,11 @@ def password_strength_validator(args: ResourceValidationArgs, report_violation: 
     if special is UNKNOWN or override is UNKNOWN or special is False:
         return
     specials = override if isinstance(override, str) and override else RANDOM_DEFAULT_SPECIALS
-    unsafe = sorted(set(specials) - rules.PASSWORD_ALPHABET - set(string.ascii_letters + string.digits))
+    unsafe = sorted(set(specials) - password_rules.PASSWORD_ALPHABET - set(string.ascii_letters + string.digits))
     if unsafe:
         report_violation(
             f"RandomPassword {args.name!r} may draw {''.join(unsafe)!r}, which are not safe in a URL or a shell "
-            f"word; set override_special={rules.PASSWORD_SPECIALS!r} (or special=False).",
+            f"word; set override_special={password_rules.PASSWORD_SPECIALS!r} (or special=False).",
             None,
         )
 

@@ -8,13 +8,13 @@ import pytest
 
 from devkit import mockrun, mockview
 from devkit.mockrun import ProgramRun, fake_password
-from railzway.tenant import rules
+from railzway.tenant import password_rules
 
 
 def test_fake_password_is_stable_and_in_the_generated_alphabet() -> None:
     password = fake_password("org-1-password", {"rotation": "a"})
     assert password == fake_password("org-1-password", {"rotation": "a"})
-    assert rules.password_problem(password) is None
+    assert password_rules.password_problem(password) is None
 
 
 def test_fake_password_changes_with_keepers_and_name() -> None:

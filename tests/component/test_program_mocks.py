@@ -17,7 +17,7 @@ from devkit.mockrun import ProgramRun, RecordedResource
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.tenant import env as tenant_env
-from railzway.tenant import jobspec, rules, spec
+from railzway.tenant import jobspec, password_rules, spec
 
 REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "tenants")
 ALL = sorted(REGISTRY.tenants)
@@ -121,9 +121,9 @@ def test_components_carry_their_props_for_the_policy_pack_and_their_cloud_db_row
 def test_password_is_32_url_safe_characters_kept_by_rotation(dev_run: ProgramRun, org_id: int, rotation: str) -> None:
     password = child(dev_run, org_id, "password")
     assert password.inputs == {
-        "length": rules.PASSWORD_LENGTH,
+        "length": password_rules.PASSWORD_LENGTH,
         "special": True,
-        "overrideSpecial": rules.PASSWORD_SPECIALS,
+        "overrideSpecial": password_rules.PASSWORD_SPECIALS,
         "keepers": {"rotation": rotation},
     }
     assert password.provider is None, password.urn  # the default random provider: it talks to nothing
@@ -147,7 +147,7 @@ def test_role_logs_in_with_the_generated_password_and_tier_limit(dev_run: Progra
     assert role.inputs["login"] is True
     assert role.inputs["connectionLimit"] == tier.connection_limit
     assert role.inputs["password"] == password_of(dev_run, org_id)
-    assert rules.password_problem(role.inputs["password"]) is None
+    assert password_rules.password_problem(role.inputs["password"]) is None
     assert role.is_secret("password"), role.urn
     assert child(dev_run, org_id, "password").urn in role.dependencies
 

@@ -25,7 +25,7 @@ from railzway.guardrails.resource_policies import (
     role_privileges_validator,
     tenant_naming_validator,
 )
-from railzway.tenant import rules, spec
+from railzway.tenant import password_rules, spec
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
 SHIPPED = {REGISTRY_DIR_CONFIG: str(SHIPPED_REGISTRY)}
@@ -58,9 +58,9 @@ def database_props(org_id: int = 1001, **changes: Any) -> dict[str, Any]:
 
 def password_props(**changes: Any) -> dict[str, Any]:
     props: dict[str, Any] = {
-        "length": rules.PASSWORD_LENGTH,
+        "length": password_rules.PASSWORD_LENGTH,
         "special": True,
-        "overrideSpecial": rules.PASSWORD_SPECIALS,
+        "overrideSpecial": password_rules.PASSWORD_SPECIALS,
         "keepers": {"rotation": "initial"},
     }
     props.update(changes)
@@ -289,7 +289,7 @@ def test_a_32_character_url_safe_password_passes() -> None:
 
 
 def test_a_length_sent_as_a_double_passes() -> None:
-    props = password_props(length=float(rules.PASSWORD_LENGTH))
+    props = password_props(length=float(password_rules.PASSWORD_LENGTH))
     assert resource_violations(password_strength_validator, RANDOM_PASSWORD_TYPE, props) == []
 
 

@@ -22,7 +22,7 @@ from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.registry.model import Region, Registry, Tenant, TierCatalogue, image_tag_problem
 from railzway.service.actions import Action, DeployBody, Rejected, plan
-from railzway.tenant import rules
+from railzway.tenant import password_rules
 from tests.clouddb.clouddb_data import outputs, tenant
 from tests.conftest import SHIPPED_REGISTRY
 
@@ -150,7 +150,7 @@ def test_no_name_that_parses_contains_a_control_character(kind: str, value: str)
 @_settings
 @given(near_valid(["A" * 32, "abcdefghijklmnopqrstuvwxyz012345-_"]))
 def test_no_acceptable_password_contains_a_control_character(value: str) -> None:
-    if rules.password_problem(value) is None:
+    if password_rules.password_problem(value) is None:
         assert not has_control(value)
 
 
