@@ -16,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,34 @@ def test_without_the_project_the_pack_says_what_to_run_in_one_sentence(tmp_path:
         timeout=120,
     )
     assert (result.returncode, result.stdout, result.stderr) == (1, "", MISSING_PROJECT + "\n")
+
+
+# --- how the virtualenv is made ------------------------------------------------------------------------
+
+
+def test_the_pack_requirements_install_the_project_from_the_directory_pip_runs_in() -> None:
+    # The pulumi CLI runs `pip install -r requirements.txt` in the pack's directory (its Python toolchain,
+    # pip: the command's working directory is the pack's), and pip takes a local path from there.
+    lines = [line.strip() for line in (PACK_DIR / "requirements.txt").read_text().splitlines()]
+    assert "-e .." in lines
+
+
+def test_make_install_makes_the_pack_virtualenv_as_the_pulumi_cli_does() -> None:
+    recipe = subprocess.run(["make", "-n", "install"], cwd=PROJECT, capture_output=True, text=True, check=True).stdout
+    assert "python3 -m venv policy/.venv && cd policy && .venv/bin/pip install -q -r requirements.txt" in recipe
+
+
+def test_the_pack_pins_the_projects_versions() -> None:
+    project = pins(PROJECT / "requirements.txt")
+    assert {name: project.get(name) for name in pins(PACK_DIR / "requirements.txt")} == pins(
+        PACK_DIR / "requirements.txt"
+    )
+
+
+def test_the_projects_core_dependencies_are_exactly_what_the_pack_pins() -> None:
+    # `-e ..` installs the project's core dependencies: pinned in the same file, nothing else comes along.
+    declared = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {normalized(re.split(r"[<>=!~\[; ]", d)[0]) for d in declared} == set(pins(PACK_DIR / "requirements.txt"))
 
 
 # --- the real virtualenv --------------------------------------------------------------------------------
