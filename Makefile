@@ -18,15 +18,17 @@ endef
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-install: ## Create .venv from requirements.txt, install the `railzway` command in it (and PostgreSQL's server and pg_dump/pg_restore if missing)
+install: ## Create .venv from requirements.txt, install the `railzway` command in it, the policy pack's policy/.venv (and PostgreSQL's server and pg_dump/pg_restore if missing)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	@# backup/restore run pg_dump and pg_restore of the server's major version (Debian's postgresql-client-<major>).
 	@ls /usr/lib/postgresql/*/bin/pg_dump /usr/lib/postgresql/*/bin/pg_restore >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql-client)
 	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt
 	# The `railzway` console script, editable: the commands act on this working tree (program, registry, stacks).
 	.venv/bin/pip install -q --no-deps --no-build-isolation -e .
-	# The policy pack runs in its own virtualenv when the pulumi CLI loads it.
-	python3 -m venv policy/.venv && policy/.venv/bin/pip install -q -r policy/requirements.txt
+	# The policy pack's own virtualenv (the pulumi CLI runs the pack with policy/.venv/bin/python), made as the CLI
+	# makes one: `pip install -r requirements.txt` run in policy/, which installs the project editable (`-e ..`)
+	# with only what its rules import.
+	python3 -m venv policy/.venv && cd policy && .venv/bin/pip install -q -r requirements.txt
 
 test: ## Run the test suite (the tests start their own PostgreSQL; e2e tests skip without the pulumi CLI)
 	$(PY) -m pytest
@@ -39,7 +41,7 @@ $(ACTIONLINT):
 lint: $(ACTIONLINT) ## ruff, mypy and actionlint over the whole project (actionlint needs Go)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy railzway components tests bench
+	$(PY) -m mypy railzway components tests bench devkit
 	$(PY) -m mypy __main__.py
 	$(PY) -m mypy policy
 	$(ACTIONLINT)

@@ -38,10 +38,10 @@ def dev_stack(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory)
     """The dev stack of a copy of the project, on a file:// backend in a temporary directory."""
     work = tmp_path_factory.mktemp("project") / "railzway"
     shutil.copytree(PROJECT, work, ignore=shutil.ignore_patterns(*_NOT_COPIED))
-    # The program runs in the project's virtualenv; the pack's requirements are a subset of the project's,
-    # so the same environment serves as the pack's own (policy/.venv) and the engine installs nothing.
+    # The program runs in the project's virtualenv and the pack in its own, as `make install` made them: the
+    # pack's holds this project (editable), so its rules are this working tree's, served as the CLI serves them.
     (work / ".venv").symlink_to(PROJECT / ".venv", target_is_directory=True)
-    (work / "policy" / ".venv").symlink_to(PROJECT / ".venv", target_is_directory=True)
+    (work / "policy" / ".venv").symlink_to(PROJECT / "policy" / ".venv", target_is_directory=True)
 
     settings = yaml.safe_load((work / "Pulumi.dev.yaml").read_text())
     admin = provisioning_admin(postgres)  # the program refuses an admin without the region set-up
