@@ -1,20 +1,14 @@
-"""The CrossGuard rules every preview and update of a tenant stack is held to.
+"""The `railzway-tenant-guardrails` pack: every policy, with its name, description and enforcement level.
 
-The component trusts its own conventions; these policies check whatever program declares the resources,
-a hand-edited one included. They know no fact of their own: names come from `railzway.registry.naming`, role flags
-and the password alphabet from `railzway.tenant.password_rules`, tiers from the registry (`railzway.registry.loader`), and the
-jobspec rules from `railzway.tenant.jobspec` - the very functions the component builds from, so the program and
-the pack cannot drift apart.
-
-Each rule is a module-level `<rule>_validator(args, report_violation)` that returns at once for resource
-types it does not judge, reads the wire (camelCase) property names and reports one violation per problem,
-naming the resource and the fix. `POLICIES` wraps them for `policy/__main__.py`; the tests call the
-validators directly.
-
-During a preview, a value computed from a resource that does not exist yet is unknown. A validator that
-meets one skips that check instead of failing (the engine runs the resource policies again with known
-values when `pulumi up` registers the resource) - except a role's privilege flags, which must be plain
-values a reviewer can read in the preview.
+The component trusts its own conventions; these policies check whatever program declares the resources, a
+hand-edited one included. They know no fact of their own: what a tenant is comes from the tenant
+specification (`railzway.tenant.spec`), names from `railzway.registry.naming`, the password alphabet from
+`railzway.tenant.password_rules`, the jobspec rules from `railzway.tenant.jobspec`, and the tier limits from
+the registry's `tiers.yaml` alone (`catalogue`) - the very values the component builds from, so the program
+and the pack cannot drift apart. The rules live beside this file by what they read: one resource
+(`resource_policies`) or the whole stack (`stack_policies`), both through `engine_values`, the one reader of
+what the engine sends. `policy/__main__.py` serves `POLICIES` to the engine; the tests call the validators
+directly. The policy names are a contract: CI annotations and operators' waivers name them.
 """
 
 from __future__ import annotations
