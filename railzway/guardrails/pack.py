@@ -8,7 +8,7 @@ the registry's `tiers.yaml` alone (`catalogue`) - the very values the component 
 and the pack cannot drift apart. The rules live beside this file by what they read: one resource
 (`resource_policies`) or the whole stack (`stack_policies`), both through `engine_values`, the one reader of
 what the engine sends. `policy/__main__.py` serves `POLICIES` to the engine; the tests call the validators
-directly. The policy names are a contract: CI annotations and operators' waivers name them.
+directly. The policy names are a contract: a policy configuration (`--policy-pack-config`) names them.
 """
 
 from __future__ import annotations
