@@ -23,6 +23,7 @@ every internal above, so a `pulumi` upgrade that moves one fails there, naming i
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -82,7 +83,8 @@ def run_recorded(
     Python SDK class declares, null when the mocks give none: what the engine stores for it. `config`
     holds full keys (`project:key`) with string values, `secret_keys` those held as secrets. URNs are
     named as the engine names them: a child of the stack carries no `pulumi:pulumi:Stack$` in its type.
-    The runtime is reset first, so runs are independent; one run at a time per process.
+    The runtime is reset first, so runs are independent; one run at a time per process, on the thread's
+    event loop (a new one when there is none or it is closed).
     """
     from pulumi.runtime.mocks import MockMonitor
     from pulumi.runtime.rpc import serialize_properties
@@ -137,6 +139,15 @@ def run_recorded(
         def RegisterResourceHook(self, request: Any) -> Any:
             hooks.append(request)
             return super().RegisterResourceHook(request)
+
+    # The SDK makes its futures on the thread's current event loop, from `set_mocks` on; whoever ran
+    # asyncio in this thread before (`asyncio.run`, an async test) may have closed it or left none.
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
     monitor = Recorder(EveryOutput())
     pulumi.runtime.reset_options(project=project, stack=stack, preview=preview)

@@ -7,6 +7,7 @@ moves one fails with a message that names it rather than somewhere deep in a moc
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -167,6 +168,11 @@ def test_a_preview_run_is_a_dry_run_and_the_program_logs_to_the_logger() -> None
     recording = run_tiny(preview=True, handler=lines)
     assert json_format.MessageToDict(recording.outputs)["preview"] is True
     assert lines.lines == ["declared the box"]
+
+
+def test_a_run_needs_no_event_loop_from_its_caller() -> None:
+    asyncio.run(asyncio.sleep(0))  # as an async test leaves the thread: no current event loop
+    assert [r.urn for r in run_tiny().registrations] == [BOX_URN, PASSWORD_URN]
 
 
 def test_runs_are_independent() -> None:
