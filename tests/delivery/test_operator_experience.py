@@ -107,7 +107,7 @@ def test_no_command_exits_2_with_the_usage_on_stderr(railzway_command: Path) -> 
     assert result.stderr.rstrip().splitlines()[-1] == "error: missing command (one of the commands above)"
 
 
-@pytest.mark.parametrize("group", ["fleet", "demo"])
+@pytest.mark.parametrize("group", ["fleet"])
 def test_a_command_group_without_its_command_exits_2_with_its_usage(railzway_command: Path, group: str) -> None:
     result = run([railzway_command, group])
     assert result.returncode == 2
