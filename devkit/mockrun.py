@@ -9,11 +9,11 @@ For tests, the policy pack's tests and the fleet benchmark: no engine, no plugin
     run.outputs["tenants"]["1001"]["db_password"]
     run.is_secret_output("tenants.1001.db_password")   # True
 
-How: `pulumi.runtime.set_mocks` with a `MockMonitor` subclass that records every `RegisterResource`
-request (type, name, parent, provider, dependencies, and options such as retainOnDelete, which the
-plain `Mocks.new_resource` never sees), then `runpy.run_path(<project dir>)` exactly as Pulumi's
-Python language host runs a program. The mocks echo inputs as outputs, with ids `<name>_id`, and add
-outputs only by type token (a `RandomPassword`'s `result`: a deterministic function of its name and
+How: `devkit.pulumi_internals.run_recorded` (the one function that uses the SDK's internals) runs
+`runpy.run_path(<project dir>)` exactly as Pulumi's Python language host runs a program, on a mock monitor
+that records every `RegisterResource` request (type, name, parent, provider, dependencies, and options
+such as retainOnDelete, which the plain `Mocks.new_resource` never sees); this module reads those
+requests. The mocks echo inputs as outputs, with ids `<name>_id`, and add outputs only by type token (a `RandomPassword`'s `result`: a deterministic function of its name and
 keepers, so two runs agree and a rotation changes it). Secrets are unwrapped in `inputs`/`outputs`; the
 dotted paths that were secret are kept in `secret_inputs` / `secret_outputs`.
 
@@ -30,11 +30,8 @@ resets the runtime, so calls are independent.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import importlib
 import importlib.metadata
-import inspect
 import json
 import logging
 import runpy
@@ -43,20 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
+import pulumi.runtime
 from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import massage, run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from devkit.pulumi_internals import Registration, run_recorded
 from railzway.admin import sessions as admin_session
 from railzway.tenant import password_rules
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "railzway"
 GENERATED_BY_PROVIDER = ("random:index/randomPassword:RandomPassword",)
-STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 # Set-typed properties the provider stores as null when empty: the revoke grant declared with
 # `privileges=[]` has `"privileges": null` in the engine's stack view (../shared/engine/up/stack.json).
@@ -65,6 +58,11 @@ EMPTY_SETS_STORED_AS_NULL: dict[str, tuple[str, ...]] = {
 }
 # What a provider's CheckConfig adds to its configuration (recorded: postgresql's `connectTimeout`).
 PROVIDER_CONFIG_DEFAULTS: dict[str, dict[str, str]] = {"postgresql": {"connectTimeout": "180"}}
+# How the engine's wire protocol marks a secret value: `{SIG_KEY: SECRET_SIG, "value": <the value>}`, in
+# every language's SDK (`sig.Key` and `sig.Secret` of pulumi/sdk/go/common/resource/sig). The Python SDK's
+# helpers for it are internal; tests/test_pulumi_internals.py checks that the SDK still agrees.
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a protocol constant, no secret
 
 
 @dataclass(frozen=True)
@@ -147,38 +145,35 @@ class ProgramRun:
         return _covered(path, self.secret_outputs)
 
 
-class EchoMocks(pulumi_mocks.Mocks):
-    """Outputs as the engine stores them: every output property of the type (null unless an input sets it),
-    the inputs, and what a provider computes, by type token."""
+class EchoMocks(pulumi.runtime.Mocks):
+    """Outputs as the engine stores them: the inputs, and what a provider computes, by type token.
+    (Under `run_program` the type's other output properties are added, null: `run_recorded` does it.)"""
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ.startswith(PROVIDER_TYPE_PREFIX):
             return f"{args.name}_id", provider_state(args.typ, args.inputs)
-        state = {**dict.fromkeys(output_names(args.typ)), **args.inputs}
+        state = dict(args.inputs)
         for key in EMPTY_SETS_STORED_AS_NULL.get(args.typ, ()):
             if state.get(key) == []:
                 state[key] = None
         if args.typ in GENERATED_BY_PROVIDER:
-            result = fake_password(args.name, rpc.unwrap_rpc_secret(args.inputs.get("keepers", {})))
+            result = fake_password(args.name, unwrap_secret(args.inputs.get("keepers", {})))
             state["result"] = result
             state["bcryptHash"] = "$2a$10$" + hashlib.sha256(result.encode()).hexdigest()[:53]
         return f"{args.name}_id", state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
 
 
-@functools.lru_cache(maxsize=64)
-def output_names(type_token: str) -> tuple[str, ...]:
-    """The wire names of a resource type's output properties, read from its Python SDK's getters
-    (`postgresql:index/role:Role` -> `pulumi_postgresql.Role`); none for a type without an SDK class."""
-    package, _module, name = type_token.split(":", 2)
-    try:
-        cls = getattr(importlib.import_module(f"pulumi_{package}"), name)
-    except (ImportError, AttributeError):
-        return ()
-    getters = (member.fget for _, member in inspect.getmembers(cls, lambda m: isinstance(m, property)))
-    return tuple(sorted(str(n) for n in (getattr(g, "_pulumi_name", None) for g in getters) if n))
+def is_secret_value(value: Any) -> bool:
+    """Whether `value` is the wire protocol's secret object."""
+    return isinstance(value, Mapping) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def unwrap_secret(value: Any) -> Any:
+    """The value inside the wire protocol's secret object, or `value` when it is not one."""
+    return value.get("value") if is_secret_value(value) else value
 
 
 def provider_state(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +182,7 @@ def provider_state(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]
     package = type_token.removeprefix(PROVIDER_TYPE_PREFIX)
     state: dict[str, Any] = dict(PROVIDER_CONFIG_DEFAULTS.get(package, {}))
     for key, value in inputs.items():
-        plain = rpc.unwrap_rpc_secret(value)
+        plain = unwrap_secret(value)
         if plain is not None:
             state[key] = plain if isinstance(plain, str) else json.dumps(plain)
     try:
@@ -205,83 +200,6 @@ def fake_password(name: str, keepers: Mapping[str, Any]) -> str:
 
 
 _HOOK_POINTS = ("before_create", "after_create", "before_update", "after_update", "before_delete", "after_delete")
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that keeps every registration request and the stack's outputs."""
-
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
-        super().__init__(mocks)
-        self.recorded: list[RecordedResource] = []
-        self.registered_outputs: dict[str, dict[str, Any]] = {}
-        self.secret_registered_outputs: dict[str, frozenset[str]] = {}
-        self.stack_urn = ""
-        self.resource_hooks: dict[str, dict[str, bool]] = {}
-
-    def RegisterResourceHook(self, request: Any) -> Any:
-        self.resource_hooks[request.name] = {
-            "on_dry_run": bool(request.on_dry_run),
-            "ignore_errors": bool(request.ignore_errors),
-        }
-        return super().RegisterResourceHook(request)
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # As the engine names them: a child of the stack resource has no `pulumi:pulumi:Stack$` in its type.
-        if parent and parent.split("::")[2] != STACK_TYPE:
-            type_ = parent.split("::")[2] + "$" + type_
-        return super().make_urn("", type_, name)
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:
-        secrets: set[str] = set()
-        self.registered_outputs[request.urn] = _from_wire(request.outputs, secrets)
-        self.secret_registered_outputs[request.urn] = frozenset(secrets)
-        return super().RegisterResourceOutputs(request)
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type == STACK_TYPE:
-            self.stack_urn = response.urn
-            return response
-        secrets: set[str] = set()
-        inputs = _from_wire(request.object, secrets)
-        provider = request.provider.rsplit("::", 1)[0] if request.provider else None
-        self.recorded.append(
-            RecordedResource(
-                type=request.type,
-                name=request.name,
-                urn=response.urn,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                provider=provider,
-                inputs=inputs,
-                secret_inputs=frozenset(secrets),
-                dependencies=tuple(request.dependencies),
-                retain_on_delete=bool(request.retainOnDelete),
-                protect=bool(request.protect),
-                id=response.id,
-                state=_unwrap(self.resources[response.urn].state, "", set(), keep_floats=True),
-                version=request.version,
-                options={
-                    "importId": request.importId or None,
-                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                    "ignoreChanges": list(request.ignoreChanges),
-                    "additionalSecretOutputs": list(request.additionalSecretOutputs),
-                    "replaceOnChanges": list(request.replaceOnChanges),
-                    "aliases": [str(a) for a in request.aliases],
-                    "deletedWith": request.deletedWith or None,
-                    # Hook names by lifecycle point (`after_update`, ...), only the points that have any.
-                    "hooks": {
-                        point: list(getattr(request.hooks, point))
-                        for point in _HOOK_POINTS
-                        if getattr(request.hooks, point)
-                    },
-                    "propertyDependencies": {
-                        key: list(deps.urns) for key, deps in request.propertyDependencies.items()
-                    },
-                },
-            )
-        )
-        return response
 
 
 def run_program(
@@ -304,26 +222,12 @@ def run_program(
     no server unless a test brings one, so `admin_check` answers for it (default: every admin is safe;
     pass `admin_session.check_region_admin` to check a real server).
     """
-    monitor = RecordingMonitor(EchoMocks())
     logger = logging.getLogger("devkit.mockrun.engine")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     capture = _Capture()
     logger.handlers = [capture]
-
-    settings.reset_options(project=PROJECT_NAME, stack=stack, preview=preview)
-    pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, logger=logger, monitor=monitor
-    )
     values = {**config, "registryDir": str(registry_dir)}
-    pulumi.runtime.set_all_config(
-        {
-            f"{PROJECT_NAME}:{key}": value if isinstance(value, str) else json.dumps(value)
-            for key, value in values.items()
-        },
-        [f"{PROJECT_NAME}:{key}" for key in secret_keys],
-    )
-
     program = str(Path(project_dir))
 
     def run() -> None:
@@ -331,23 +235,77 @@ def run_program(
         runpy.run_path(program, run_name="__main__")
 
     with admin_session.checked_by(admin_check or _no_server):
-        _sync_await(run_pulumi_func(run))
+        recording = run_recorded(
+            run,
+            EchoMocks(),
+            project=PROJECT_NAME,
+            stack=stack,
+            preview=preview,
+            config={
+                f"{PROJECT_NAME}:{key}": value if isinstance(value, str) else json.dumps(value)
+                for key, value in values.items()
+            },
+            secret_keys=[f"{PROJECT_NAME}:{key}" for key in secret_keys],
+            logger=logger,
+        )
 
-    root = settings.get_root_resource()
-    exported = getattr(root, "outputs", {}) or {}
-    # Serialized exactly as the stack registers its outputs with the engine.
-    wire = _sync_await(rpc.serialize_properties(massage(dict(exported), []), {}))
     secrets: set[str] = set()
-    outputs = _from_wire(wire, secrets)
+    outputs = _from_wire(recording.outputs, secrets)
+    registered_outputs: dict[str, dict[str, Any]] = {}
+    secret_registered_outputs: dict[str, frozenset[str]] = {}
+    for urn, struct in recording.registered_outputs.items():
+        registered_secrets: set[str] = set()
+        registered_outputs[urn] = _from_wire(struct, registered_secrets)
+        secret_registered_outputs[urn] = frozenset(registered_secrets)
     return ProgramRun(
-        resources=tuple(monitor.recorded),
+        resources=tuple(_recorded(registration) for registration in recording.registrations),
         outputs=outputs,
         secret_outputs=frozenset(secrets),
-        registered_outputs=monitor.registered_outputs,
-        secret_registered_outputs=monitor.secret_registered_outputs,
+        registered_outputs=registered_outputs,
+        secret_registered_outputs=secret_registered_outputs,
         logs=tuple(capture.records),
-        resource_hooks=dict(monitor.resource_hooks),
-        stack_urn=monitor.stack_urn,
+        resource_hooks={
+            hook.name: {"on_dry_run": bool(hook.on_dry_run), "ignore_errors": bool(hook.ignore_errors)}
+            for hook in recording.hooks
+        },
+        stack_urn=recording.stack_urn,
+    )
+
+
+def _recorded(registration: Registration) -> RecordedResource:
+    """A `RegisterResource` request, read as the engine reads it."""
+    request = registration.request
+    secrets: set[str] = set()
+    inputs = _from_wire(request.object, secrets)
+    return RecordedResource(
+        type=request.type,
+        name=request.name,
+        urn=registration.urn,
+        custom=bool(request.custom),
+        parent=request.parent or None,
+        provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+        inputs=inputs,
+        secret_inputs=frozenset(secrets),
+        dependencies=tuple(request.dependencies),
+        retain_on_delete=bool(request.retainOnDelete),
+        protect=bool(request.protect),
+        id=registration.id,
+        state=_unwrap(registration.state, "", set(), keep_floats=True),
+        version=request.version,
+        options={
+            "importId": request.importId or None,
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "ignoreChanges": list(request.ignoreChanges),
+            "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "aliases": [str(a) for a in request.aliases],
+            "deletedWith": request.deletedWith or None,
+            # Hook names by lifecycle point (`after_update`, ...), only the points that have any.
+            "hooks": {
+                point: list(getattr(request.hooks, point)) for point in _HOOK_POINTS if getattr(request.hooks, point)
+            },
+            "propertyDependencies": {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+        },
     )
 
 
@@ -373,7 +331,7 @@ def _from_wire(struct: Any, secrets: set[str]) -> dict[str, Any]:
 
 
 def _unwrap(value: Any, path: str, secrets: set[str], keep_floats: bool = False) -> Any:
-    if rpc.is_rpc_secret(value):
+    if is_secret_value(value):
         secrets.add(path)
         return _unwrap(value.get("value"), path, secrets, keep_floats)
     if isinstance(value, Mapping):

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devkit.mockrun import PROVIDER_TYPE_PREFIX, STACK_TYPE, ProgramRun, RecordedResource
+from devkit.mockrun import PROVIDER_TYPE_PREFIX, ProgramRun, RecordedResource
+from devkit.pulumi_internals import STACK_TYPE
 
 Row = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """The service's parts wired together: one connection pool, the queue, the intake, the work, the workers.
 
 `Service` is what the HTTP app and `serve` are given; tests build one against a throwaway database with
-a test runner, and drive its workers directly.
+a test runner (`runner=`, the one seam for the engine), and drive its workers directly.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from railzway.service.intake import Intake
 from railzway.service.queue import MAINTENANCE_QUEUE, STACK_QUEUE, register_tasks
 from railzway.service.registry_commits import ClonedRegistry, RegistryCommits
 from railzway.service.settings import Settings
-from railzway.service.updater import RunnerFactory, Updater, runner_factory
+from railzway.service.updater import RunnerFactory, Updater, automation_runner
 from railzway.service.work import StackWork, read_revisions
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Service:
         self.intake = Intake(self.pool, self.queue, self.registry, settings.stack_env, commits=self.commits)
         self.cloud_db = CloudDB(settings.cloud_db_url, settings.keys)
         updater = Updater(
-            runner or runner_factory(settings), self.cloud_db, settings.registry_dir, self.commits, settings.stack_env
+            runner or automation_runner, self.cloud_db, settings.registry_dir, self.commits, settings.stack_env
         )
         self.work = StackWork(
             self.pool,

@@ -22,6 +22,7 @@ from railzway.registry.git import GitError
 from railzway.service.api import create_app
 from railzway.service.core import Service
 from railzway.service.settings import Settings
+from railzway.service.updater import RunnerFactory
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
-    """Run until SIGTERM/SIGINT; `ServeError` when the address cannot be listened on."""
-    service = Service(settings)
+async def serve(settings: Settings, host: str, port: int, runner: RunnerFactory | None = None) -> None:
+    """Run until SIGTERM/SIGINT; `ServeError` when the address cannot be listened on.
+
+    `runner` is the engine (default: the Pulumi engine); the tests that run the service as a process pass
+    their fake through it, since nothing in the environment selects one.
+    """
+    service = Service(settings, runner)
     try:
         # Bound before anything starts, so a taken port fails cleanly with no worker running.
         listener = socket.create_server((host, port), reuse_port=False)

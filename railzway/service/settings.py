@@ -27,7 +27,6 @@ REGISTRY_BRANCH_ENV = "RAILZWAY_REGISTRY_BRANCH"
 REGISTRY_AUTHOR_NAME_ENV = "RAILZWAY_REGISTRY_AUTHOR_NAME"
 REGISTRY_AUTHOR_EMAIL_ENV = "RAILZWAY_REGISTRY_AUTHOR_EMAIL"
 RECONCILE_ENV = "RAILZWAY_SERVICE_RECONCILE_MINUTES"
-RUNNER_ENV = "RAILZWAY_RUNNER"
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105 - a variable name
 PULUMI_ACCESS_TOKEN_ENV = "PULUMI_ACCESS_TOKEN"  # noqa: S105 - a variable name
 # Other secrets the process may hold in its environment (the engine and libpq read them themselves).
@@ -74,8 +73,6 @@ class Settings:
     keys: KeyRing = field(repr=False)
     api_tokens: tuple[str, ...] = field(repr=False)
     registry_dir: Path = Path("tenants")
-    runner: str | None = None
-    """`RAILZWAY_RUNNER`: a test runner (`module:factory` or `path.py:factory`); None is the real one."""
     tuning: Tuning = field(default_factory=Tuning)
     registry_remote: str | None = field(default=None, repr=False)
     """`RAILZWAY_REGISTRY_REMOTE`: the registry's git remote. Set, `registry_dir` is the `tenants/` directory of
@@ -133,7 +130,6 @@ class Settings:
             keys=keys,
             api_tokens=tokens,
             registry_dir=registry_dir,
-            runner=environ.get(RUNNER_ENV) or None,
             registry_remote=remote,
             registry_branch=branch,
             author=author,

@@ -7,21 +7,16 @@ changed for the stack since its last recorded revision: always for a reconcile (
 targeted `up` only when no other tenant of the stack, and no catalogue, changed in between (otherwise the
 recorded revision stays, and the reconcile or `fleet up --changed-only` brings the stack up to the head).
 
-The engine is reached only through `railzway.engine.stacks.StackRunner`. The default is the real one
+The engine is reached only through `railzway.engine.stacks.StackRunner`, made for each update by a
+`RunnerFactory` from the registry directory the update reads. The service runs on `automation_runner`
 (`AutomationStacks`: a `LocalWorkspace` on the project directory, with `RAILZWAY_REGISTRY_DIR` set for the
-engine to the snapshot, never written into the stack's configuration). For tests, and only for tests,
-`RAILZWAY_RUNNER` names another factory: `package.module:factory` or `/path/to/file.py:factory`, a
-callable taking the service `Settings` (whose `registry_dir` is the snapshot) and returning a
-`StackRunner`. The service logs a warning at start whenever it is set; it is never a default.
+engine to the snapshot, never written into the stack's configuration); tests hand `Service(runner=...)`
+another factory in code. Nothing in the environment can swap it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import importlib.util
 import logging
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -35,7 +30,6 @@ from railzway.registry.git import GitError, drift, is_ancestor
 from railzway.registry.loader import RegistryError, load_registry
 from railzway.registry.location import REGISTRY_DIR_ENV
 from railzway.service.registry_commits import RegistryCommits
-from railzway.service.settings import RUNNER_ENV, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 engine_log = logging.getLogger("railzway.service.engine")
@@ -175,36 +169,8 @@ def _engine_line(line: str) -> None:
         engine_log.debug(text)
 
 
-def runner_factory(settings: Settings) -> RunnerFactory:
-    """The engine for this process: the real one, or the test runner `RAILZWAY_RUNNER` names."""
-    if settings.runner is None:
-        # The program reads the registry from this variable (`railzway.registry.location`); it is the
-        # engine's environment for this update only, never a stack setting.
-        return lambda registry: AutomationStacks(env_vars={REGISTRY_DIR_ENV: str(registry.resolve())})
-    factory = load_reference(settings.runner)
-    log.warning("%s is set: updates run on the test runner %s, not on the Pulumi engine", RUNNER_ENV, settings.runner)
-    return lambda registry: factory(dataclasses.replace(settings, registry_dir=registry))
-
-
-def load_reference(reference: str) -> Callable[..., Any]:
-    """The callable `module:name` or `/path/to/file.py:name` refers to; SettingsError when there is none."""
-    target, sep, name = reference.rpartition(":")
-    if not sep or not target or not name.isidentifier():
-        raise SettingsError(f"{RUNNER_ENV} must be 'package.module:factory' or '/path/to/file.py:factory'")
-    if target.endswith(".py"):
-        path = Path(target).resolve()
-        spec = importlib.util.spec_from_file_location(f"railzway_test_runner_{path.stem}", path)
-        if spec is None or spec.loader is None or not path.is_file():
-            raise SettingsError(f"{RUNNER_ENV}: no Python file {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses (and pickling) look a class's module up there
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError:
-            raise SettingsError(f"{RUNNER_ENV}: no module {target}") from None
-    found = getattr(module, name, None)
-    if not callable(found):
-        raise SettingsError(f"{RUNNER_ENV}: {target} has no callable {name!r}")
-    return found
+def automation_runner(registry: Path) -> StackRunner:
+    """The Pulumi engine, reading the registry at `registry` (the `RunnerFactory` the service runs on)."""
+    # The program reads the registry from this variable (`railzway.registry.location`); it is the engine's
+    # environment for this update only, never a stack setting.
+    return AutomationStacks(env_vars={REGISTRY_DIR_ENV: str(registry.resolve())})

@@ -149,11 +149,18 @@ async def running(service: Service) -> AsyncIterator[Service]:
 
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
-    """Start `serve` subprocesses; every one still running is killed at the end of the test."""
+    """Start `serve` subprocesses (`fake_runner=True`: on the fake runner); every one still running is killed
+    at the end of the test."""
     started: list[ServeProcess] = []
 
-    def start(env: dict[str, str], extra_env: dict[str, str] | None = None, name: str = "serve") -> ServeProcess:
-        process = ServeProcess(env, tmp_path / f"{name}-{len(started)}.log", extra_env)
+    def start(
+        env: dict[str, str],
+        extra_env: dict[str, str] | None = None,
+        name: str = "serve",
+        *,
+        fake_runner: bool = False,
+    ) -> ServeProcess:
+        process = ServeProcess(env, tmp_path / f"{name}-{len(started)}.log", extra_env, fake_runner=fake_runner)
         started.append(process)
         return process
 

@@ -6,8 +6,8 @@ output of the targeted orgs in the component's shape (a password derived from th
 memory and, when given a journal file, as JSON lines, so tests can check batching and that no stack ran
 two updates at once, across processes.
 
-Selected in a `serve` process with `RAILZWAY_RUNNER=<this file>:from_settings`; the environment
-variables below tune it there. Never used outside tests.
+In-process tests give it to `Service(runner=...)`; the `serve` processes of `serve_on_fake_runner.py`
+get it from `factory_from_env`, tuned by the environment variables below. Never used outside tests.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from railzway.engine.stacks import Changes, OnOutput, StackLocked, StackRef, Sta
 from railzway.registry import naming
 from railzway.registry.loader import load_registry
 from railzway.registry.model import Tenant
+from railzway.service.updater import RunnerFactory
 
 DELAY_ENV = "RAILZWAY_FAKE_RUNNER_DELAY"
 JOURNAL_ENV = "RAILZWAY_FAKE_RUNNER_JOURNAL"
@@ -124,14 +125,11 @@ def _org_of(urn: str) -> int:
     return org
 
 
-def from_settings(settings: Any) -> FakeStacks:
-    """The `RAILZWAY_RUNNER` factory for a `serve` subprocess."""
+def factory_from_env() -> RunnerFactory:
+    """The runner of a `serve` process: a `FakeStacks` on each update's registry, tuned by the environment."""
     journal = os.environ.get(JOURNAL_ENV)
-    return FakeStacks(
-        Path(settings.registry_dir),
-        delay=float(os.environ.get(DELAY_ENV, "0")),
-        journal=Path(journal) if journal else None,
-    )
+    delay = float(os.environ.get(DELAY_ENV, "0"))
+    return lambda registry: FakeStacks(registry, delay=delay, journal=Path(journal) if journal else None)
 
 
 def read_journal(path: Path) -> list[Call]:

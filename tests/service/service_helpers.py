@@ -19,7 +19,7 @@ from railzway.service.api import create_app
 from railzway.service.core import Service
 
 PROJECT = Path(__file__).resolve().parents[2]
-FAKE_RUNNER = Path(__file__).resolve().parent / "fake_runner.py"
+ON_FAKE_RUNNER = Path(__file__).resolve().parent / "serve_on_fake_runner.py"
 TOKEN = "test-token-0123456789abcdef"
 OTHER_TOKEN = "other-token-fedcba9876543210"
 
@@ -52,17 +52,28 @@ async def wait_until_final(url: str, ids: list[str], timeout: float = 30.0) -> d
 
 
 class ServeProcess:
-    """`python -m railzway serve` in a subprocess, its JSON log lines collected in a file."""
+    """`python -m railzway serve` in a subprocess, its JSON log lines collected in a file.
 
-    def __init__(self, env: dict[str, str], log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    With `fake_runner`, the same service on `fake_runner.FakeStacks` (`serve_on_fake_runner.py`).
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        fake_runner: bool = False,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         environment = {**os.environ, **env, **(extra_env or {})}
         environment["PYTHONPATH"] = str(PROJECT)
         self._log = open(log_path, "ab")
+        command = [str(ON_FAKE_RUNNER)] if fake_runner else ["-m", "railzway", "serve"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "railzway", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, *command, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=PROJECT,
             env=environment,
             stdout=self._log,

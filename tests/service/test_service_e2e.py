@@ -1,6 +1,6 @@
 """End to end: a tenant deployed through the HTTP API by the real Pulumi engine, found in the Cloud DB.
 
-`serve` runs as a process with the real runner (no RAILZWAY_RUNNER) against a stack in a `file://`
+`railzway serve` runs as a process with the real runner against a stack in a `file://`
 backend in a temporary directory, configured to create databases on the session's PostgreSQL (no Nomad).
 The registry starts with the catalogues only, so the stack holds just the tenant the test signs up; its
 org id is in a high range because roles are cluster-wide and other modules share the server.

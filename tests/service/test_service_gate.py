@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fake_runner import JOURNAL_ENV
-from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess
+from service_helpers import TOKEN, ServeProcess
 
 from railzway.service.guard import MAX_BODY_BYTES
 
@@ -31,9 +31,9 @@ def serve(
         {
             **env,
             "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db,
-            "RAILZWAY_RUNNER": f"{FAKE_RUNNER}:from_settings",
             JOURNAL_ENV: str(tmp_path / "journal.jsonl"),
-        }
+        },
+        fake_runner=True,
     )
     process.wait_ready()
     return process

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 from fake_runner import password_of
-from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess, json_lines
+from service_helpers import TOKEN, ServeProcess, json_lines
 
 from railzway.registry.loader import load_registry
 from railzway.service.logs import REDACTED, JsonFormatter, Scrubber, for_requests
@@ -72,8 +72,8 @@ def test_a_serve_process_logs_json_with_request_ids_and_no_secret(
     registry_dir: Path,
     serve_process: Callable[..., ServeProcess],
 ) -> None:
-    process_env = {**env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db, "RAILZWAY_RUNNER": f"{FAKE_RUNNER}:from_settings"}
-    serve = serve_process(process_env)
+    process_env = {**env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db}
+    serve = serve_process(process_env, fake_runner=True)
     serve.wait_ready()
     ids: list[str] = []
     passwords: set[str] = set()

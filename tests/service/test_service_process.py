@@ -7,7 +7,6 @@ anything behind for the next test).
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -19,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 from fake_runner import DELAY_ENV, JOURNAL_ENV, read_journal
-from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess
+from service_helpers import TOKEN, ServeProcess
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -29,7 +28,6 @@ def process_env(env: dict[str, str], fresh_cloud_db: str, tmp_path: Path) -> dic
     return {
         **env,
         "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db,
-        "RAILZWAY_RUNNER": f"{FAKE_RUNNER}:from_settings",
         JOURNAL_ENV: str(tmp_path / "journal.jsonl"),
     }
 
@@ -65,14 +63,14 @@ def test_a_dead_workers_job_is_picked_up_again(
     process_env: dict[str, str], serve_process: Callable[..., ServeProcess], tmp_path: Path
 ) -> None:
     url = process_env["RAILZWAY_CLOUD_DB_URL"]
-    first = serve_process(process_env, {DELAY_ENV: "60"}, name="doomed")
+    first = serve_process(process_env, {DELAY_ENV: "60"}, name="doomed", fake_runner=True)
     first.wait_ready()
     request_id = post(first, "/v1/orgs/1001/stop")
     wait_for(lambda: state_in_db(url, request_id) == "running", 20, "the first process starts the update")
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
 
-    second = serve_process(process_env, {DELAY_ENV: "0"}, name="survivor")
+    second = serve_process(process_env, {DELAY_ENV: "0"}, name="survivor", fake_runner=True)
     second.wait_ready()
     wait_for(lambda: state_in_db(url, request_id) == "succeeded", 30, "the second process completes it")
     result = shown(second, request_id)
@@ -87,7 +85,9 @@ def test_sigterm_lets_a_running_update_finish_then_exits(
     process_env: dict[str, str], serve_process: Callable[..., ServeProcess]
 ) -> None:
     url = process_env["RAILZWAY_CLOUD_DB_URL"]
-    serve = serve_process(process_env, {DELAY_ENV: "2", "RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS": "20"})
+    serve = serve_process(
+        process_env, {DELAY_ENV: "2", "RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS": "20"}, fake_runner=True
+    )
     serve.wait_ready()
     request_id = post(serve, "/v1/orgs/1002/stop")
     wait_for(lambda: state_in_db(url, request_id) == "running", 20, "the update starts")
@@ -102,7 +102,9 @@ def test_sigterm_releases_an_update_that_outlasts_the_grace_period(
     process_env: dict[str, str], serve_process: Callable[..., ServeProcess]
 ) -> None:
     url = process_env["RAILZWAY_CLOUD_DB_URL"]
-    serve = serve_process(process_env, {DELAY_ENV: "120", "RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS": "1"})
+    serve = serve_process(
+        process_env, {DELAY_ENV: "120", "RAILZWAY_SERVICE_SHUTDOWN_GRACE_SECONDS": "1"}, fake_runner=True
+    )
     serve.wait_ready()
     request_id = post(serve, "/v1/orgs/2002/stop")
     wait_for(lambda: state_in_db(url, request_id) == "running", 20, "the update starts")
@@ -115,7 +117,7 @@ def test_sigterm_releases_an_update_that_outlasts_the_grace_period(
         reason = conn.execute("SELECT reason FROM railzway_requests WHERE id = %s", (request_id,)).fetchone()
     assert reason == ("released: the service is shutting down",)
 
-    after = serve_process(process_env, {DELAY_ENV: "0"}, name="after")
+    after = serve_process(process_env, {DELAY_ENV: "0"}, name="after", fake_runner=True)
     after.wait_ready()
     wait_for(lambda: state_in_db(url, request_id) == "succeeded", 30, "the next process completes it")
     notes = [e["note"] for e in shown(after, request_id)["events"]]
@@ -125,11 +127,9 @@ def test_sigterm_releases_an_update_that_outlasts_the_grace_period(
 def test_without_the_pulumi_cli_a_deploy_fails_with_a_clear_reason_within_a_minute(
     env: dict[str, str], fresh_cloud_db: str, serve_process: Callable[..., ServeProcess]
 ) -> None:
-    # The real runner (no RAILZWAY_RUNNER), on a PATH that holds only this Python: no pulumi CLI to find.
+    # `railzway serve` itself (the real runner), on a PATH that holds only this Python: no pulumi CLI to find.
     real = {**env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db, "PATH": str(Path(sys.executable).parent)}
-    real.pop("RAILZWAY_RUNNER", None)
     serve = serve_process(real, name="no-cli")
-    assert "RAILZWAY_RUNNER" not in os.environ
     serve.wait_ready()
     started = time.monotonic()
     request_id = post(serve, "/v1/orgs/6001/deploy", {"version": "1.9.0", "tier": "starter"})

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import yaml
 from fake_runner import FakeStacks
-from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess, async_client, wait_until_final
+from service_helpers import TOKEN, ServeProcess, async_client, wait_until_final
 
 from railzway.clouddb import stack_revisions
 from railzway.engine.stacks import PulumiUnavailable, StackRunner
@@ -343,8 +343,8 @@ async def _reconcile_ids(url: str) -> list[str]:
 def test_killing_the_service_between_its_push_and_its_up_is_healed_on_restart(
     git_env: dict[str, str], remote: RegistryRemote, serve_process: Callable[..., ServeProcess], fresh_cloud_db: str
 ) -> None:
-    env = {**git_env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db, "RAILZWAY_RUNNER": f"{FAKE_RUNNER}:from_settings"}
-    first = serve_process(env, {"RAILZWAY_FAKE_RUNNER_DELAY": "600"}, name="first")
+    env = {**git_env, "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db}
+    first = serve_process(env, {"RAILZWAY_FAKE_RUNNER_DELAY": "600"}, name="first", fake_runner=True)
     first.wait_ready()
     response = httpx.post(
         f"{first.base_url}/v1/orgs/1001/deploy",
@@ -357,7 +357,7 @@ def test_killing_the_service_between_its_push_and_its_up_is_healed_on_restart(
     assert remote.log(1) == [f"deploy org 1001: version 1.8.2 -> 1.9.0 (request {request_id})"]
     first.stop()  # SIGKILL right after the 202: the commit is pushed, the stack never applied it
 
-    second = serve_process(env, name="second")
+    second = serve_process(env, name="second", fake_runner=True)
     second.wait_ready()
     states = asyncio.run(wait_until_final(fresh_cloud_db, [request_id], timeout=60))
     assert states == {request_id: "succeeded"}

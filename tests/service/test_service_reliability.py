@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import psycopg
 from fake_runner import DELAY_ENV, JOURNAL_ENV, read_journal
-from service_helpers import FAKE_RUNNER, TOKEN, ServeProcess
+from service_helpers import TOKEN, ServeProcess
 
 from railzway.registry.loader import load_registry
 
@@ -95,12 +95,11 @@ def test_a_thousand_requests_survive_a_sigkill_and_each_ends_exactly_once(
     process_env = {
         **env,
         "RAILZWAY_CLOUD_DB_URL": fresh_cloud_db,
-        "RAILZWAY_RUNNER": f"{FAKE_RUNNER}:from_settings",
         JOURNAL_ENV: str(journal),
         DELAY_ENV: "0.15",
     }
     client = Client()
-    first = serve_process(process_env, name="killed")
+    first = serve_process(process_env, name="killed", fake_runner=True)
     first.wait_ready()
     client.base_url = first.base_url
     planned = plan_requests()
@@ -115,7 +114,7 @@ def test_a_thousand_requests_survive_a_sigkill_and_each_ends_exactly_once(
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
         accepted_before_restart = len(client.accepted)
-        second = serve_process(process_env, name="restarted")
+        second = serve_process(process_env, name="restarted", fake_runner=True)
         second.wait_ready()
         client.base_url = second.base_url
         for future in futures:

@@ -82,10 +82,18 @@ def test_serve_refuses_a_missing_variable_in_one_line(env: dict[str, str]) -> No
     ]
 
 
-def test_serve_refuses_an_unknown_test_runner(env: dict[str, str]) -> None:
-    result = serve_cli({**env, "RAILZWAY_RUNNER": "no.such.module:factory"}, "--port", "1")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "error: RAILZWAY_RUNNER: no module no.such.module"
+def test_serve_runs_no_code_that_the_environment_names(env: dict[str, str], tmp_path: Path) -> None:
+    # RAILZWAY_RUNNER once loaded a Python file as the engine while the service was built, before it
+    # listened; the engine is now given in code only (`Service(runner=...)`). Built, then stopped by a taken
+    # port, the service has not run the planted file.
+    ran = tmp_path / "ran"
+    planted = tmp_path / "planted.py"
+    planted.write_text(f"import pathlib\npathlib.Path({str(ran)!r}).touch()\nfactory = print\n")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = serve_cli({**env, "RAILZWAY_RUNNER": f"{planted}:factory"}, "--port", str(port))
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert not ran.exists()
 
 
 def test_serve_refuses_a_taken_port(env: dict[str, str]) -> None:
