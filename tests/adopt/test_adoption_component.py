@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pulumi
 import pulumi_postgresql as postgresql
 import pytest
-from pulumi.runtime import settings
 
 from components import Adoption, TenantInstance, TenantInstanceArgs
 from devkit.mockrun import EchoMocks
@@ -20,7 +19,7 @@ ENDPOINTS = parse_stack_config({"regions": {"eu": {"postgres": {"host": "admin.p
 
 @pytest.fixture(scope="module", autouse=True)
 def mocks() -> Iterator[None]:
-    settings.reset_options(project="railzway", stack="unit")
+    pulumi.runtime.reset_options(project="railzway", stack="unit")
     pulumi.runtime.set_mocks(EchoMocks(), project="railzway", stack="unit", preview=False)
     yield
 

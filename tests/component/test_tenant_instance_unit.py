@@ -8,7 +8,6 @@ import pulumi
 import pulumi_nomad as nomad
 import pulumi_postgresql as postgresql
 import pytest
-from pulumi.runtime import settings
 
 from components import TenantInstance, TenantInstanceArgs
 from devkit.mockrun import EchoMocks
@@ -31,7 +30,7 @@ NO_NOMAD = RegionEndpoints(postgres=ENDPOINTS.postgres)
 
 @pytest.fixture(scope="module", autouse=True)
 def mocks() -> Iterator[None]:
-    settings.reset_options(project="railzway", stack="unit")
+    pulumi.runtime.reset_options(project="railzway", stack="unit")
     pulumi.runtime.set_mocks(EchoMocks(), project="railzway", stack="unit", preview=False)
     yield
 
