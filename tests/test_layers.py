@@ -9,6 +9,7 @@ that talks to the outside, and the Cloud DB package knows nothing of Pulumi.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,3 +162,29 @@ def test_only_components_and_the_program_use_resource_providers() -> None:
         if imp.target.split(".")[0] in providers
     ]
     assert found == []
+
+
+def readme_floors() -> dict[str, int]:
+    """The rooms of README.md's layer table, by floor (`tenants/`, the data, is no room of code)."""
+    floors: dict[str, int] = {}
+    for line in (PROJECT / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) == 3 and cells[0].isdigit():
+            for name in re.findall(r"`([^`]+)`", cells[1]):
+                floors[name] = int(cells[0])
+    return floors
+
+
+def test_readme_s_layer_table_is_this_one() -> None:
+    as_folders = {
+        "program": "__main__.py",
+        "components": "components/",
+        "policy": "policy/",
+        **{
+            room: room.replace(".", "/") + "/"
+            for room in FLOORS
+            if room.startswith("railzway.") and room != "railzway.__main__"
+        },
+    }
+    expected = {as_folders[room]: floor for room, floor in FLOORS.items() if room in as_folders}
+    assert {name: floor for name, floor in readme_floors().items() if name != "tenants/"} == expected
