@@ -93,7 +93,7 @@ def cloud_db_hooks() -> CloudDBHooks:
 def postgres_provider(region: str, endpoints: RegionEndpoints) -> postgresql.Provider:
     pg = endpoints.postgres
     return postgresql.Provider(
-        f"postgresql-{region}",
+        naming.postgres_provider_name(region),
         host=pg.host,
         port=pg.port,
         username=pg.username,
@@ -107,7 +107,7 @@ def nomad_provider(region: str, endpoints: RegionEndpoints) -> nomad.Provider | 
     if endpoints.nomad is None:
         return None
     return nomad.Provider(
-        f"nomad-{region}",
+        naming.nomad_provider_name(region),
         address=endpoints.nomad.address,
         region=endpoints.nomad.region,
         # Unset: the provider reads NOMAD_TOKEN itself (and `nomad agent -dev` needs none).

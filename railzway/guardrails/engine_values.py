@@ -149,10 +149,6 @@ def stack_regions() -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-REGION_HARDENING_TYPE = "railzway:index:RegionHardening"
-POSTGRES_PROVIDER_PREFIX = "postgresql-"  # the program names a region's provider `postgresql-<region>`
-
-
 def stack_shards() -> list[str]:
     """The stack's `railzway:shards` ([] when it holds every tenant, or when the engine did not say)."""
     try:

@@ -24,7 +24,6 @@ from railzway.guardrails.engine_values import (
     GRANT_TYPE,
     NOMAD_JOB_TYPE,
     NOMAD_VARIABLE_TYPE,
-    POSTGRES_PROVIDER_PREFIX,
     PUBLIC_ROLE,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
@@ -303,7 +302,7 @@ def server_databases_public_revoked_validator(args: StackValidationArgs, report_
     shards = stack_shards()
     held = {parse_shard_key(s) for s in shards if _is_shard_key(s)}
     for server, example in sorted(servers.items(), key=lambda item: item[0] or ""):
-        region = (urn_name(server) or "").removeprefix(POSTGRES_PROVIDER_PREFIX)
+        region = (urn_name(server) or "").removeprefix(naming.POSTGRES_PROVIDER_PREFIX)
         if shards and not owns_region_singletons(region, held):
             continue  # another stack of the region hardens its server
         for database in admin_rules.SERVER_DATABASES:

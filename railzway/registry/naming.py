@@ -91,6 +91,19 @@ def parse_stack_name(name: str) -> tuple[str, str, int] | None:
     return m["env"], m["region"], int(m["shard"])
 
 
+# The program's providers, one per region and service: the policy pack tells a region's server by its name.
+POSTGRES_PROVIDER_PREFIX = "postgresql-"
+NOMAD_PROVIDER_PREFIX = "nomad-"
+
+
+def postgres_provider_name(region: str) -> str:
+    return POSTGRES_PROVIDER_PREFIX + region
+
+
+def nomad_provider_name(region: str) -> str:
+    return NOMAD_PROVIDER_PREFIX + region
+
+
 def _checked(org_id: int) -> int:
     if isinstance(org_id, bool) or not isinstance(org_id, int) or not 0 < org_id <= MAX_ORG_ID:
         raise ValueError(f"org id must be an integer between 1 and {MAX_ORG_ID}, got {org_id!r}")

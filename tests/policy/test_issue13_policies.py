@@ -12,11 +12,11 @@ import pulumi.runtime
 from policy_args import as_sent, provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
+from components.region_hardening import RESOURCE_TYPE as REGION_HARDENING_TYPE
 from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
-    REGION_HARDENING_TYPE,
     ROLE_TYPE,
     TENANT_INSTANCE_TYPE,
 )
