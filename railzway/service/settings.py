@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
+from railzway.clouddb.connect import URL_ENV as CLOUD_DB_URL_ENV
 from railzway.clouddb.crypto import KEYS_ENV, CredentialsKeyError, KeyRing, parse_keys
 from railzway.engine.stacks import ENVIRONMENT_ENV, STACK_ENV
 from railzway.registry.git import has_password
+from railzway.registry.location import REGISTRY_DIR_ENV
 
-CLOUD_DB_URL_ENV = "RAILZWAY_CLOUD_DB_URL"
 API_TOKENS_ENV = "RAILZWAY_API_TOKENS"
-REGISTRY_DIR_ENV = "RAILZWAY_REGISTRY_DIR"
 REGISTRY_REMOTE_ENV = "RAILZWAY_REGISTRY_REMOTE"
 REGISTRY_BRANCH_ENV = "RAILZWAY_REGISTRY_BRANCH"
 REGISTRY_AUTHOR_NAME_ENV = "RAILZWAY_REGISTRY_AUTHOR_NAME"
