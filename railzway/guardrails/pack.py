@@ -4,7 +4,7 @@ The component trusts its own conventions; these policies check whatever program 
 hand-edited one included. They know no fact of their own: what a tenant is comes from the tenant
 specification (`railzway.tenant.spec`), names from `railzway.registry.naming`, the password alphabet from
 `railzway.tenant.password_rules`, the jobspec rules from `railzway.tenant.jobspec`, and the tier limits from
-the registry's `tiers.yaml` alone (`catalogue`) - the very values the component builds from, so the program
+the registry's `tiers.yaml` alone (`tier_catalogue`) - the very values the component builds from, so the program
 and the pack cannot drift apart. The rules live beside this file by what they read: one resource
 (`resource_policies`) or the whole stack (`stack_policies`), both through `engine_values`, the one reader of
 what the engine sends. `policy/__main__.py` serves `POLICIES` to the engine; the tests call the validators
@@ -20,7 +20,6 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from railzway.guardrails.catalogue import REGISTRY_CONFIG_SCHEMA
 from railzway.guardrails.resource_policies import (
     connection_limit_validator,
     job_resources_validator,
@@ -38,6 +37,7 @@ from railzway.guardrails.stack_policies import (
     tenant_parts_validator,
     terminated_role_locked_out_validator,
 )
+from railzway.guardrails.tier_catalogue import REGISTRY_CONFIG_SCHEMA
 
 PACK_NAME = "railzway-tenant-guardrails"
 POLICIES: list[Policy] = [

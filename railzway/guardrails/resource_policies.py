@@ -18,7 +18,6 @@ from pulumi_policy import (
     ResourceValidationArgs,
 )
 
-from railzway.guardrails.catalogue import tier_catalogue
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     NOMAD_JOB_TYPE,
@@ -33,6 +32,7 @@ from railzway.guardrails.engine_values import (
     resource_label,
     value_of,
 )
+from railzway.guardrails.tier_catalogue import tier_catalogue
 from railzway.lifecycle import schedule
 from railzway.registry import naming
 from railzway.tenant import jobspec, password_rules, spec

@@ -16,7 +16,6 @@ from pulumi_policy import (
 )
 
 from railzway.admin import session_rules as admin_rules
-from railzway.guardrails.catalogue import tier_catalogue
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     DEFAULT_PRIVILEGES_TYPES,
@@ -40,6 +39,7 @@ from railzway.guardrails.engine_values import (
     urn_name,
     value_of,
 )
+from railzway.guardrails.tier_catalogue import tier_catalogue
 from railzway.registry import naming
 from railzway.registry.model import TierCatalogue
 from railzway.registry.shards import owns_region_singletons, parse_shard_key

@@ -22,8 +22,8 @@ from seed_fleet import BASE, SeedTenant
 from devkit.mockrun import ProgramRun, run_program
 from railzway import clouddb
 from railzway.clouddb import KeyRing, generate_key, parse_keys
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.pack import POLICIES
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from tests.policy.policy_args import from_run
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pulumi.runtime.config
 import pytest
 
-from railzway.guardrails.catalogue import REGISTRY_DIR_ENV
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_ENV
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ from policy_args import as_sent, provider, stack_resource, stack_violations
 from pulumi_policy import PolicyResource
 from recorded import find, needs_transcripts, stack_args, stack_rows, with_props
 
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import DATABASE_TYPE, ROLE_TYPE, TENANT_INSTANCE_TYPE
 from railzway.guardrails.stack_policies import connection_limit_by_status_validator
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.registry import naming
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"

@@ -13,7 +13,6 @@ from policy_args import as_sent, provider, stack_resource, stack_violations
 from pulumi_policy import PolicyProviderResource, PolicyResource
 
 from components.region_hardening import RESOURCE_TYPE as REGION_HARDENING_TYPE
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
@@ -24,6 +23,7 @@ from railzway.guardrails.stack_policies import (
     server_databases_public_revoked_validator,
     terminated_role_locked_out_validator,
 )
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.registry import naming
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from policy_args import component_urn, resource_violations
 
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import NOMAD_JOB_TYPE
 from railzway.guardrails.resource_policies import job_resources_validator, jobspec_validator, pinned_image_validator
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.tenant import jobspec
 
 SHIPPED = {REGISTRY_DIR_CONFIG: str(Path(__file__).resolve().parents[2] / "tenants")}

@@ -21,9 +21,9 @@ from devkit.mockrun import ProgramRun, run_program
 from railzway.audit.catalogue import DatabaseRow, RoleRow, ServerInfo, Snapshot
 from railzway.audit.expected import ExpectedTenant
 from railzway.audit.findings import find
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import DATABASE_TYPE
 from railzway.guardrails.pack import POLICIES
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.registry.model import Tier
 from railzway.tenant import spec
 

@@ -16,7 +16,6 @@ from policy_args import from_run
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from devkit.mockrun import ProgramRun, run_program
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
@@ -27,6 +26,7 @@ from railzway.guardrails.engine_values import (
     TENANT_INSTANCE_TYPE,
 )
 from railzway.guardrails.pack import POLICIES
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.registry import naming
 
 PROJECT = Path(__file__).resolve().parents[2]

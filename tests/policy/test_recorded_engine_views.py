@@ -36,7 +36,6 @@ from recorded import (
     without,
 )
 
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     GRANT_TYPE,
@@ -47,6 +46,7 @@ from railzway.guardrails.engine_values import (
     TENANT_INSTANCE_TYPE,
 )
 from railzway.guardrails.pack import POLICIES
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG
 from railzway.tenant import spec
 
 pytestmark = [needs_transcripts]

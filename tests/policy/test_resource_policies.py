@@ -11,7 +11,6 @@ import pytest
 from policy_args import component_urn, resource_violations
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from railzway.guardrails.catalogue import REGISTRY_DIR_CONFIG, REGISTRY_DIR_ENV, registry_dir_for
 from railzway.guardrails.engine_values import (
     DATABASE_TYPE,
     NOMAD_JOB_TYPE,
@@ -25,6 +24,7 @@ from railzway.guardrails.resource_policies import (
     role_privileges_validator,
     tenant_naming_validator,
 )
+from railzway.guardrails.tier_catalogue import REGISTRY_DIR_CONFIG, REGISTRY_DIR_ENV, registry_dir_for
 from railzway.tenant import password_rules, spec
 
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "tenants"
