@@ -188,3 +188,12 @@ def test_readme_s_layer_table_is_this_one() -> None:
     }
     expected = {as_folders[room]: floor for room, floor in FLOORS.items() if room in as_folders}
     assert {name: floor for name, floor in readme_floors().items() if name != "tenants/"} == expected
+
+
+def test_no_two_product_modules_share_a_name() -> None:
+    # Two `runner.py` (or `report.py`) make every stack trace, grep and review ask "which one?".
+    by_name: dict[str, list[str]] = {}
+    for path in product_files():
+        if path.name not in ("__init__.py", "__main__.py"):
+            by_name.setdefault(path.name, []).append(str(path.relative_to(PROJECT)))
+    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}
