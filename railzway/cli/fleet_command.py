@@ -32,8 +32,11 @@ from railzway.fleet import (
     select_stacks,
 )
 from railzway.fleet.display import LiveProgress, summary_table
+from railzway.fleet.program_files import program_changed, program_files, stack_settings
 from railzway.fleet.recorded import changed_since_recorded
+from railzway.registry.at_revision import changed_paths
 from railzway.registry.loader import RegistryError
+from railzway.registry.location import PROJECT_ROOT
 from railzway.registry.model import Registry
 from railzway.registry.shards import tenants_of
 
@@ -207,7 +210,15 @@ def _selection(
             raise CommandError("--base is only used with --changed-only", 2)
         registry = registry_or_fail(registry_dir)
     try:
-        selection = select_stacks(registry, environment, stack_globs, base=base_registry, changed_only=changed_only)
+        since_base = _program_changes(registry_dir, head)
+        selection = select_stacks(
+            registry,
+            environment,
+            stack_globs,
+            base=base_registry,
+            changed_only=changed_only,
+            program_changed=(lambda stack: since_base(base, stack)) if base is not None else None,
+        )
     except SelectionError as e:
         raise CommandError(str(e), 2) from None
     for stack in selection.retired:
@@ -268,7 +279,9 @@ def _since_recorded(
             raise CommandError(f"{registry_dir} at {revision}: invalid registry", 1) from None
 
     try:
-        found = changed_since_recorded(head_registry, environment, recorded, registry_at, stack_globs)
+        found = changed_since_recorded(
+            head_registry, environment, recorded, registry_at, stack_globs, _program_changes(registry_dir, head)
+        )
     except SelectionError as e:
         raise CommandError(str(e), 2) from None
     for name, why in found.reasons.items():
@@ -320,6 +333,23 @@ def status(
     Console(width=200).print(table)
     drifted = sum(1 for s in statuses if not s.current)
     print(f"{len(statuses)} stacks, {drifted} not at {head}")
+
+
+def _program_changes(registry_dir: Path, head: str) -> Callable[[str, str], bool]:
+    """`(base, stack) -> bool`: whether the program, the policy pack, the pins or the stack's own settings
+    changed between `base` and `head` (each base's diff read once)."""
+    program = program_files(PROJECT_ROOT)
+    diffs: dict[str, frozenset[Path]] = {}
+
+    def changed_since(base: str, stack: str) -> bool:
+        if base not in diffs:
+            try:
+                diffs[base] = changed_paths(registry_dir, base, head)
+            except RevisionError as e:
+                raise CommandError(str(e), 2) from None
+        return program_changed(diffs[base], program, stack_settings(PROJECT_ROOT, stack))
+
+    return changed_since
 
 
 def _at(registry_dir: Path, revision: str) -> Registry | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from railzway.registry.model import Registry
@@ -29,9 +29,11 @@ def select_stacks(
     *,
     base: Registry | None = None,
     changed_only: bool = False,
+    program_changed: Callable[[str], bool] | None = None,
 ) -> Selection:
     """The scheme's stacks matching any of `globs` (all when none), and with `changed_only` only those
-    whose tenants differ between `base` and `registry` (the head)."""
+    whose tenants differ between `base` and `registry` (the head), or for which `program_changed(stack name)`
+    says the program or the stack's settings changed in between (`railzway.fleet.program_files`)."""
     scheme = stacks_of(registry, environment)
     chosen = scheme
     if globs:
@@ -45,4 +47,5 @@ def select_stacks(
     changed = set(changed_stacks(base, registry, environment))
     in_scheme = set(scheme)
     retired = tuple(sorted(s for s in changed if s not in in_scheme))
-    return Selection(tuple(s for s in chosen if s in changed), retired)
+    rerun = program_changed or (lambda _: False)
+    return Selection(tuple(s for s in chosen if s in changed or rerun(s.name)), retired)

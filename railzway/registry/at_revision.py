@@ -1,4 +1,4 @@
-"""The registry as it was at a git revision, for `fleet --changed-only` in CI.
+"""The registry as it was at a git revision, and what changed since, for `fleet --changed-only` in CI.
 
 `git archive` writes the revision's registry directory into a temporary directory and the one strict
 loader reads it there, so a registry at a revision is judged by exactly the rules of the working tree.
@@ -52,6 +52,21 @@ def registry_at_revision(registry_dir: str | Path, revision: str) -> Registry | 
             raise RegistryError(
                 [replace(p, file=p.file.replace(tmp, revision + ":", 1).replace(":/", ":", 1)) for p in e.problems]
             ) from None
+
+
+def changed_paths(directory: str | Path, base: str, head: str = "HEAD") -> frozenset[Path]:
+    """The files that differ between `base` and `head` in the git work tree holding `directory`, resolved.
+
+    Renames count as a deletion and an addition, so both names are there.
+    """
+    start = Path(directory).resolve()
+    top = Path(_git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel").strip())
+    commits = [
+        _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check_message=rev).strip()
+        for rev in (base, head)
+    ]
+    names = _git(top, "diff", "--name-only", "--no-renames", "-z", *commits, "--").split("\0")
+    return frozenset((top / name).resolve() for name in names if name)
 
 
 def _git(cwd: Path, *args: str, check_message: str | None = None) -> str:
