@@ -179,3 +179,8 @@ def test_an_orphan_role_is_a_finding(fleet: Fleet) -> None:
     with fleet.broken(["CREATE ROLE railzway_user_9002 LOGIN"], ["DROP ROLE railzway_user_9002"]):
         assert_finding(fleet, 9002, "orphan-role")
     assert_clean(fleet)
+
+
+def test_the_audit_words_every_privilege_flag_the_spec_turns_off() -> None:
+    # A flag added to the spec without its words would reach operators as a bare pg_roles column name.
+    assert set(ROLE_FLAG_TEXT) == {column for _, column in ROLE_PRIVILEGE_FLAGS.values()}
