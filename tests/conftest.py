@@ -15,6 +15,7 @@ import pytest
 from psycopg import sql
 
 from devkit.localpg import LocalPostgres
+from railzway import clouddb
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PROJECT / "tenants"
@@ -61,6 +62,15 @@ def new_database(postgres: LocalPostgres) -> Iterator[Callable[[], str]]:
     with psycopg.connect(postgres.url(), autocommit=True) as conn:
         for name in created:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def cloud_db(new_database: Callable[[], str]) -> str:
+    """The admin URL of a fresh database migrated to the latest Cloud DB schema (dropped after the test)."""
+    url = new_database()
+    with psycopg.connect(url) as conn:
+        clouddb.migrate(conn)
+    return url
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from railzway import clouddb
 from railzway.clouddb import KeyRing, generate_key, parse_keys
 from tests.conftest import PROJECT
 
@@ -23,15 +22,6 @@ def key_text() -> str:
 @pytest.fixture
 def keys(key_text: str) -> KeyRing:
     return parse_keys(key_text)
-
-
-@pytest.fixture
-def cloud_db(new_database: Callable[[], str]) -> str:
-    """The admin URL of a fresh database migrated to the latest Cloud DB schema."""
-    url = new_database()
-    with psycopg.connect(url) as conn:
-        clouddb.migrate(conn)
-    return url
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pulumi
 import pytest
 
@@ -29,14 +28,6 @@ OFF_MESSAGE = (
 
 
 @pytest.fixture
-def migrated_cloud_db(new_database: Callable[[], str]) -> str:
-    url = new_database()
-    with psycopg.connect(url) as conn:
-        clouddb.migrate(conn)
-    return url
-
-
-@pytest.fixture
 def no_cloud_db(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(URL_ENV, raising=False)
     monkeypatch.delenv(KEYS_ENV, raising=False)
@@ -44,9 +35,9 @@ def no_cloud_db(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def hooked_run(
-    monkeypatch: pytest.MonkeyPatch, migrated_cloud_db: str, dev_config: dict[str, Any], no_cloud_db: None
+    monkeypatch: pytest.MonkeyPatch, cloud_db: str, dev_config: dict[str, Any], no_cloud_db: None
 ) -> ProgramRun:
-    monkeypatch.setenv(URL_ENV, migrated_cloud_db)
+    monkeypatch.setenv(URL_ENV, cloud_db)
     monkeypatch.setenv(KEYS_ENV, generate_key())
     return run_program(SHIPPED_REGISTRY, dev_config)
 
@@ -115,26 +106,24 @@ def test_without_a_cloud_db_the_hooks_are_still_registered_for_deletes_of_hooked
 
 
 def test_the_cloud_db_may_come_from_secret_stack_config(
-    no_cloud_db: None, migrated_cloud_db: str, dev_config: dict[str, Any]
+    no_cloud_db: None, cloud_db: str, dev_config: dict[str, Any]
 ) -> None:
-    config = {**dev_config, "cloudDbUrl": migrated_cloud_db, "credentialsKeys": generate_key()}
+    config = {**dev_config, "cloudDbUrl": cloud_db, "credentialsKeys": generate_key()}
     run = run_program(SHIPPED_REGISTRY, config, secret_keys=["credentialsKeys"])
     assert run.get("org-1001-role").options["hooks"] == ROW_HOOKS
 
 
-def test_keys_in_plain_stack_config_are_refused(
-    no_cloud_db: None, migrated_cloud_db: str, dev_config: dict[str, Any]
-) -> None:
-    config = {**dev_config, "cloudDbUrl": migrated_cloud_db, "credentialsKeys": generate_key()}
+def test_keys_in_plain_stack_config_are_refused(no_cloud_db: None, cloud_db: str, dev_config: dict[str, Any]) -> None:
+    config = {**dev_config, "cloudDbUrl": cloud_db, "credentialsKeys": generate_key()}
     with pytest.raises(pulumi.RunError, match="railzway:credentialsKeys holds encryption keys and must be secret"):
         run_program(SHIPPED_REGISTRY, config)
 
 
 def test_half_a_cloud_db_configuration_turns_the_hooks_off_saying_what_is_missing(
-    no_cloud_db: None, monkeypatch: pytest.MonkeyPatch, migrated_cloud_db: str, dev_config: dict[str, Any]
+    no_cloud_db: None, monkeypatch: pytest.MonkeyPatch, cloud_db: str, dev_config: dict[str, Any]
 ) -> None:
     # The URL alone is how a stack adopting tenants from the Go control plane reads their seed passwords.
-    monkeypatch.setenv(URL_ENV, migrated_cloud_db)
+    monkeypatch.setenv(URL_ENV, cloud_db)
     run = run_program(SHIPPED_REGISTRY, dev_config)
     assert hooks_by_resource(run) == {}
     assert [message for _, message in run.logs if "Cloud DB" in message] == [

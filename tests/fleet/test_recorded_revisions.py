@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 from fleet_fakes import PROJECT, write_registry, write_tenant_file
 
-from railzway.clouddb import CLOUD_DB, migrate, record_revision
+from railzway.clouddb import record_revision
 from railzway.fleet.recorded import changed_since_recorded
 from railzway.registry.at_revision import RevisionError
 from railzway.registry.loader import load_registry
@@ -33,14 +32,6 @@ def repo(tmp_path: Path) -> Path:
     git(root, "add", "tenants")
     git(root, "commit", "-q", "-m", "base")
     return root
-
-
-@pytest.fixture
-def cloud_db(new_database: Callable[[], str]) -> str:
-    url = new_database()
-    with psycopg.connect(url) as conn:
-        migrate(conn, (CLOUD_DB,))
-    return url
 
 
 def commit(repo: Path, tenant: dict[str, object], message: str) -> str:

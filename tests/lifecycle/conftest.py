@@ -6,7 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,7 +15,6 @@ from lifecycle_kit import CliRunner, TenantFactory, drop_tenant
 from psycopg import sql
 
 from devkit.localpg import LocalPostgres
-from railzway import clouddb
 from railzway.lifecycle.backup import ServerTools, server_tools
 from railzway.lifecycle.backup_store import BackupStore
 from railzway.registry import naming
@@ -69,17 +68,8 @@ def make_tenant(postgres: LocalPostgres) -> Iterator[TenantFactory]:
 
 
 @pytest.fixture
-def cloud_url(new_database: Callable[[], str]) -> str:
-    """A fresh Cloud DB on the session's server, migrated to the latest schema (000008 included)."""
-    url = new_database()
-    with psycopg.connect(url) as conn:
-        clouddb.migrate(conn)
-    return url
-
-
-@pytest.fixture
-def cloud(cloud_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(cloud_url, autocommit=True) as conn:
+def cloud(cloud_db: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(cloud_db, autocommit=True) as conn:
         yield conn
 
 

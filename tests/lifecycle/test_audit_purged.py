@@ -32,32 +32,32 @@ def purged(
     return org
 
 
-def _codes(postgres: LocalPostgres, registry_dir: Path, cloud_url: str, org: int) -> list[str]:
+def _codes(postgres: LocalPostgres, registry_dir: Path, cloud_db: str, org: int) -> list[str]:
     # The session's server is shared with other tests: only this org's findings are this test's business.
-    result = run_audit(postgres.url(), load_registry(registry_dir), environ={"RAILZWAY_CLOUD_DB_URL": cloud_url})
+    result = run_audit(postgres.url(), load_registry(registry_dir), environ={"RAILZWAY_CLOUD_DB_URL": cloud_db})
     return sorted(f.code for f in result.findings if f.org_id == org)
 
 
 def test_an_orphan_is_reported_until_it_is_purged(
-    postgres: LocalPostgres, registry_dir: Path, cloud_url: str, make_tenant: TenantFactory
+    postgres: LocalPostgres, registry_dir: Path, cloud_db: str, make_tenant: TenantFactory
 ) -> None:
     org = make_tenant(rows=1)
-    assert _codes(postgres, registry_dir, cloud_url, org) == ["orphan-database", "orphan-role"]
+    assert _codes(postgres, registry_dir, cloud_db, org) == ["orphan-database", "orphan-role"]
 
 
 def test_a_purged_tenant_is_not_reported(
-    postgres: LocalPostgres, registry_dir: Path, cloud_url: str, purged: int
+    postgres: LocalPostgres, registry_dir: Path, cloud_db: str, purged: int
 ) -> None:
-    assert _codes(postgres, registry_dir, cloud_url, purged) == []
+    assert _codes(postgres, registry_dir, cloud_db, purged) == []
 
 
 def test_a_purged_tenant_whose_role_reappeared_is_a_finding(
-    postgres: LocalPostgres, registry_dir: Path, cloud_url: str, purged: int
+    postgres: LocalPostgres, registry_dir: Path, cloud_db: str, purged: int
 ) -> None:
     with psycopg.connect(postgres.url(), autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {naming.role_name(purged)} LOGIN")
     try:
-        result = run_audit(postgres.url(), load_registry(registry_dir), environ={"RAILZWAY_CLOUD_DB_URL": cloud_url})
+        result = run_audit(postgres.url(), load_registry(registry_dir), environ={"RAILZWAY_CLOUD_DB_URL": cloud_db})
         [finding] = [f for f in result.findings if f.org_id == purged]
         assert finding.code == "purged-role-reappeared"
         assert finding.severity == "finding"

@@ -42,12 +42,12 @@ def test_backup_of_one_tenant_exits_0_with_a_summary_and_records_it(
     registry: Path,
     store: BackupStore,
     tenant: Callable[..., int],
-    cloud_url: str,
+    cloud_db: str,
     cloud: psycopg.Connection,
 ) -> None:
     org = tenant()
     result = run_cli(
-        "backup", "--org", str(org), *_common(postgres, registry, store), env={"RAILZWAY_CLOUD_DB_URL": cloud_url}
+        "backup", "--org", str(org), *_common(postgres, registry, store), env={"RAILZWAY_CLOUD_DB_URL": cloud_db}
     )
     assert result.returncode == 0, result.stderr
     [backup] = store.backups()

@@ -45,20 +45,20 @@ def test_report_reads_last_backups_from_the_cloud_db_and_flags_the_others(
     registry_dir: Path,
     store: BackupStore,
     make_tenant: TenantFactory,
-    cloud_url: str,
+    cloud_db: str,
 ) -> None:
     shutil.rmtree(registry_dir / "orgs")
     (registry_dir / "orgs").mkdir()
     backed, never = make_tenant(rows=3), make_tenant(rows=3)
     add_tenant_file(registry_dir, backed)
     add_tenant_file(registry_dir, never)
-    env = {"RAILZWAY_CLOUD_DB_URL": cloud_url}
+    env = {"RAILZWAY_CLOUD_DB_URL": cloud_db}
     admin = ["--admin-url", admin_url_without_password(postgres), "--registry", str(registry_dir)]
     assert run_cli("backup", "--org", str(backed), *admin, "--store", store.url, env=env).returncode == 0
     result = run_cli("report", *admin, "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     tenants = {t["org_id"]: t for t in json.loads(result.stdout)["tenants"]}
-    with psycopg.connect(cloud_url) as conn:
+    with psycopg.connect(cloud_db) as conn:
         recorded = conn.execute("SELECT finished_at FROM tenant_backups WHERE org_id = %s", (backed,)).fetchone()
     assert recorded is not None
     assert dt.datetime.fromisoformat(tenants[backed]["last_backup"]) == recorded[0]
